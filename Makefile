@@ -1,0 +1,48 @@
+# pond task file: every recipe bootstraps its own virtual environment.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint fmt typecheck unit bench docs-cli clean
+
+# Create the virtual environment and install pond with its dev tools (re-run when pyproject changes).
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Run the whole documented flow end to end on a throwaway embedded server.
+demo: $(STAMP)
+	$(BIN)/pond demo
+
+# Run every check CI runs: format, lint, types, then the whole test suite.
+test: $(STAMP)
+	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy
+	$(BIN)/pytest tests/unit tests/integration tests/acceptance
+
+# Lint and type-check only, for a quick loop.
+lint: $(STAMP)
+	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy
+
+# Rewrite the sources in the project's format and apply safe lint fixes.
+fmt: $(STAMP)
+	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests
+
+# Run only the fast unit tests.
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+# Regenerate the CLI reference in docs/ from --help.
+docs-cli: $(STAMP)
+	$(BIN)/python -m pond.cli.reference > docs/cli.md
+
+# Remove the virtual environment and local data.
+clean:
+	rm -rf $(VENV) pond-data .pytest_cache .mypy_cache .ruff_cache

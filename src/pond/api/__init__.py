@@ -1,0 +1,1 @@
+"""The HTTP service: the Starlette application and what every route shares."""

@@ -1,0 +1,81 @@
+"""The application factory: routes, error handlers, and what lives as long as the app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import structlog
+from psycopg_pool import AsyncConnectionPool
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from pond.api.errors import HANDLERS
+from pond.api.state import AppState
+from pond.auth import router as auth_router
+from pond.auth.keys import load_keyring
+from pond.downloads import router as downloads_router
+from pond.downloads.signing import LinkSigner
+from pond.jobs.runtime import JobRuntime
+from pond.settings import Settings
+from pond.snapshots import router as snapshots_router
+from pond.storage.factory import open_store
+
+log = structlog.get_logger("pond.api")
+
+
+async def healthz(request: Request) -> Response:
+    """Liveness: the process answers."""
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """Readiness: the database answers too."""
+    state: AppState = request.app.state.pond
+    async with state.pool.connection() as conn:
+        await conn.execute("SELECT 1")
+    return JSONResponse({"status": "ready"})
+
+
+def create_app(settings: Settings, conninfo: str, *, run_worker: bool = True) -> Starlette:
+    """The pond API; with `run_worker`, export jobs run inside this process too."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            conninfo, min_size=2, max_size=20, open=False, timeout=10
+        )
+        await pool.open(wait=True)
+        async with pool.connection() as conn:
+            keys = await load_keyring(conn)
+        store = open_store(settings, keys)
+        app.state.pond = AppState(settings=settings, pool=pool, keys=keys, store=store)
+        app.state.signer = LinkSigner(keys.link_kid, keys.link_secret)
+        worker: asyncio.Task[None] | None = None
+        if run_worker:
+            from pond.jobs.worker import run_worker as _run_worker
+
+            runtime = JobRuntime(settings=settings, conninfo=conninfo, store=store)
+            worker = asyncio.create_task(_run_worker(runtime, install_signal_handlers=False))
+        log.info("api.started", worker=run_worker)
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+            await pool.close()
+
+    routes = [
+        *auth_router.routes,
+        *snapshots_router.routes,
+        *downloads_router.routes,
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, exception_handlers=HANDLERS, lifespan=lifespan)

@@ -1,0 +1,123 @@
+"""`POST /oauth2/token` (Cognito-compatible) and the public key documents."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from pond.api.state import app_state, base_url
+from pond.auth import credentials, tokens
+from pond.clients import repository
+from pond.errors import OAuthError
+
+_FORM = "application/x-www-form-urlencoded"
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _basic_credentials(header: str) -> tuple[str, str]:
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value.strip():
+        raise OAuthError("invalid_client", "client authentication must use HTTP Basic")
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise OAuthError("invalid_client", "the Basic credentials are not valid base64") from None
+    client_id, sep, secret = decoded.partition(":")
+    if not sep:
+        raise OAuthError("invalid_client", "Basic credentials must be base64(client_id:secret)")
+    return client_id, secret
+
+
+async def token(request: Request) -> Response:
+    """Trade client credentials for an access token (RFC 6749 section 4.4)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != _FORM:
+        raise OAuthError("invalid_request", f"the body must be {_FORM}")
+    form = await request.form(max_files=0, max_fields=20)
+    grant_type = form.get("grant_type")
+    if not grant_type:
+        raise OAuthError("invalid_request", "grant_type is required")
+    if grant_type != "client_credentials":
+        raise OAuthError(
+            "unsupported_grant_type", "only grant_type=client_credentials is supported"
+        )
+
+    header = request.headers.get("authorization")
+    form_id, form_secret = form.get("client_id"), form.get("client_secret")
+    if header and form_secret:
+        raise OAuthError("invalid_request", "send client credentials once: header or form")
+    if header:
+        client_id, secret = _basic_credentials(header)
+    elif isinstance(form_id, str) and isinstance(form_secret, str):
+        client_id, secret = form_id, form_secret
+    else:
+        raise OAuthError("invalid_client", "client authentication is required")
+
+    state = app_state(request)
+    async with state.pool.connection() as conn:
+        client = await repository.get(conn, client_id)
+    stored = client.secret_hash if client is not None else None
+    valid = await asyncio.to_thread(credentials.verify_secret, secret, stored)
+    if client is None or not valid or not client.active:
+        raise OAuthError("invalid_client", "client authentication failed")
+
+    requested = form.get("scope")
+    if isinstance(requested, str) and requested.strip():
+        scopes = requested.split()
+        unknown = [s for s in scopes if s not in client.scopes]
+        if unknown:
+            raise OAuthError("invalid_scope", f"scope not allowed for this client: {unknown[0]}")
+    else:
+        scopes = list(client.scopes)
+
+    access_token = tokens.issue(
+        state.keys,
+        client_id=client.client_id,
+        scopes=scopes,
+        generation=client.generation,
+        issuer=base_url(request),
+        ttl=state.settings.token_ttl,
+    )
+    return JSONResponse(
+        {
+            "access_token": access_token,
+            "expires_in": state.settings.token_ttl,
+            "token_type": "Bearer",
+        },
+        headers=_NO_STORE,
+    )
+
+
+async def jwks(request: Request) -> Response:
+    """The public keys that verify pond's access tokens."""
+    return JSONResponse(
+        app_state(request).keys.public_jwks, headers={"Cache-Control": "max-age=300"}
+    )
+
+
+async def openid_configuration(request: Request) -> Response:
+    base = base_url(request)
+    return JSONResponse(
+        {
+            "issuer": base,
+            "token_endpoint": f"{base}/oauth2/token",
+            "jwks_uri": f"{base}/.well-known/jwks.json",
+            "grant_types_supported": ["client_credentials"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "scopes_supported": ["pond/insights.snapshots"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "response_types_supported": ["token"],
+        }
+    )
+
+
+routes = [
+    Route("/oauth2/token", token, methods=["POST"]),
+    Route("/.well-known/jwks.json", jwks, methods=["GET"]),
+    Route("/.well-known/openid-configuration", openid_configuration, methods=["GET"]),
+]

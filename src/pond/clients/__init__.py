@@ -1,0 +1,1 @@
+"""OAuth clients and the organisations they belong to."""

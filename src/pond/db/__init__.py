@@ -1,0 +1,1 @@
+"""The database: where it runs (embedded or external) and its schema."""

@@ -1,0 +1,1 @@
+"""Signed download links: made for each GET of a snapshot, served with no token."""

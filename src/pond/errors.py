@@ -1,0 +1,119 @@
+"""Every error pond raises on purpose.
+
+The tree::
+
+    PondError                      anything pond decided was wrong
+    ├── ConfigError                a setting has a value pond cannot use
+    ├── InputError                 the caller sent something pond cannot accept (400)
+    │   ├── InvalidDateRange       dates missing, naive, unparseable or in the wrong order
+    │   ├── UnknownEntity          an entity that is not exported
+    │   ├── MissingContentType     a body without a Content-Type; its parameters were ignored
+    │   └── ImportRejected         a CSV to import has a bad row; nothing was loaded
+    ├── OAuthError                 token endpoint errors, RFC 6749 section 5.2
+    ├── AuthError                  bearer token errors, RFC 6750 (401 / 403)
+    ├── NotFound                   no such resource, or not yours (404)
+    │   ├── SnapshotNotFound
+    │   └── ClientNotFound
+    ├── SnapshotGone               the snapshot outlived its retention (410)
+    ├── LinkRefused                a download link that is expired, altered or unknown (403)
+    └── Unavailable                the database is out of reach (503)
+
+HTTP answers are made from these in exactly one place (`pond.http.errors`) and CLI
+messages and exit codes in exactly one place (`pond.cli.output`).
+"""
+
+from __future__ import annotations
+
+
+class PondError(Exception):
+    """Root of every error pond raises on purpose.
+
+    `code` is a stable machine-readable name; `message` says what happened and,
+    where the caller can act, what to do.
+    """
+
+    status: int = 500
+    code: str = "internal_error"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class ConfigError(PondError):
+    code = "invalid_setting"
+
+
+class InputError(PondError):
+    status = 400
+    code = "invalid_request"
+
+
+class InvalidDateRange(InputError):
+    code = "invalid_date_range"
+
+
+class UnknownEntity(InputError):
+    code = "unknown_entity"
+
+
+class MissingContentType(InputError):
+    code = "missing_content_type"
+
+
+class ImportRejected(InputError):
+    code = "import_rejected"
+
+
+class OAuthError(PondError):
+    """An RFC 6749 token endpoint error; `code` is the `error` field."""
+
+    status = 400
+
+    def __init__(self, code: str, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+class AuthError(PondError):
+    """An RFC 6750 bearer token error; `code` is the `error` field."""
+
+    status = 401
+
+    def __init__(
+        self, code: str, message: str, *, status: int = 401, scope: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+        self.scope = scope
+
+
+class NotFound(PondError):
+    status = 404
+    code = "not_found"
+
+
+class SnapshotNotFound(NotFound):
+    code = "snapshot_not_found"
+
+
+class ClientNotFound(NotFound):
+    code = "client_not_found"
+
+
+class SnapshotGone(PondError):
+    status = 410
+    code = "snapshot_expired"
+
+
+class LinkRefused(PondError):
+    status = 403
+    code = "AccessDenied"
+
+
+class Unavailable(PondError):
+    status = 503
+    code = "service_unavailable"

@@ -1,0 +1,1 @@
+"""The built-in `event` entity: getting rows in (seed, import)."""

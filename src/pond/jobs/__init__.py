@@ -1,0 +1,1 @@
+"""Background work on procrastinate: exports, retention, recovery of stalled jobs."""

@@ -1,0 +1,108 @@
+"""The job queue: procrastinate app and pond's tasks.
+
+- `pond.export_snapshot` (queue `exports`): runs the exporter in a worker thread,
+  retried on failure; after the last attempt the snapshot is marked failed with
+  its reason, so nothing stays pending forever.
+- `pond.maintenance` (every minute): deletes expired snapshots' files and marks
+  them expired, and hands jobs of dead workers back to the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import procrastinate
+import psycopg
+import structlog
+
+from pond.exports import exporter
+from pond.jobs.runtime import JobRuntime
+from pond.snapshots.repository import EXPORT_QUEUE, EXPORT_TASK
+
+log = structlog.get_logger("pond.jobs")
+
+MAX_EXPORT_ATTEMPTS = 3
+MAINTENANCE_QUEUE = "maintenance"
+# A worker silent for this long is taken as dead and its jobs are run again.
+STALLED_AFTER_SECONDS = 30
+
+
+def _runtime(context: procrastinate.JobContext) -> JobRuntime:
+    runtime: JobRuntime = context.additional_context["pond"]
+    return runtime
+
+
+def export_snapshot(context: procrastinate.JobContext, snapshot_id: str) -> None:
+    """Export one snapshot (synchronous: procrastinate runs it in a thread)."""
+    runtime = _runtime(context)
+    sid = uuid.UUID(snapshot_id)
+    bound = log.bind(snapshot_id=snapshot_id, job_id=context.job.id)
+    bound.info("export.started")
+    try:
+        exporter.run(runtime.conninfo, runtime.store, sid, max_rows=runtime.settings.part_max_rows)
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'}"
+        with psycopg.connect(runtime.conninfo) as conn:
+            row = conn.execute("SELECT attempts FROM snapshots WHERE id = %s", (sid,)).fetchone()
+            attempts = int(row[0]) if row else MAX_EXPORT_ATTEMPTS
+            if attempts >= MAX_EXPORT_ATTEMPTS:
+                bound.error("export.failed", reason=reason, attempts=attempts)
+                exporter.fail(conn, sid, f"export failed after {attempts} attempts: {reason}")
+                return
+        bound.warning("export.retrying", reason=reason, attempts=attempts)
+        raise
+
+
+def expire_snapshots(conninfo: str, runtime: JobRuntime) -> int:
+    """Delete the files of snapshots past retention and mark them expired; return how many."""
+    with psycopg.connect(conninfo) as conn:
+        rows = conn.execute(
+            "SELECT id FROM snapshots WHERE expires_at <= now() AND state <> 'expired'"
+            " ORDER BY expires_at LIMIT 500"
+        ).fetchall()
+        for (sid,) in rows:
+            runtime.store.delete_prefix(str(sid))
+            with conn.transaction():
+                conn.execute("UPDATE snapshots SET state = 'expired' WHERE id = %s", (sid,))
+                conn.execute("DELETE FROM snapshot_parts WHERE snapshot_id = %s", (sid,))
+            log.info("snapshot.expired", snapshot_id=str(sid))
+    return len(rows)
+
+
+async def maintenance(context: procrastinate.JobContext, timestamp: int) -> None:
+    """Retention and stalled-job recovery, once a minute."""
+    runtime = _runtime(context)
+    await asyncio.to_thread(expire_snapshots, runtime.conninfo, runtime)
+    await recover_stalled(context.app)
+
+
+async def recover_stalled(app: procrastinate.App) -> int:
+    """Put jobs whose worker stopped sending heartbeats back in the queue."""
+    stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER_SECONDS)
+    count = 0
+    for job in stalled:
+        await app.job_manager.retry_job(job)
+        log.warning("job.recovered", job_id=job.id, task=job.task_name)
+        count += 1
+    return count
+
+
+def build_app(conninfo: str, **pool_args: Any) -> procrastinate.App:
+    """The procrastinate app with pond's tasks, on the given database."""
+    app = procrastinate.App(
+        connector=procrastinate.PsycopgConnector(conninfo=conninfo, **pool_args),
+    )
+    app.task(
+        name=EXPORT_TASK,
+        queue=EXPORT_QUEUE,
+        pass_context=True,
+        # pond decides when to give up (see export_snapshot); the queue always retries.
+        retry=procrastinate.RetryStrategy(max_attempts=MAX_EXPORT_ATTEMPTS * 2, wait=2),
+    )(export_snapshot)
+    maintenance_task = app.task(
+        name="pond.maintenance", queue=MAINTENANCE_QUEUE, pass_context=True
+    )(maintenance)
+    app.periodic(cron="* * * * *", periodic_id="maintenance")(maintenance_task)
+    return app

@@ -1,0 +1,131 @@
+"""Server settings: read once at start-up from `POND_*` variables or `pond.toml`.
+
+`load_settings()` is the only entry point; it turns every validation failure into
+a `ConfigError` naming the variable and what it accepts. Nothing reads the
+environment at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from pond.errors import ConfigError
+
+ENV_PREFIX = "POND_"
+
+
+class Settings(BaseSettings):
+    """Every server setting, with its default. Documented in docs/settings.md."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        toml_file="pond.toml",
+        extra="ignore",
+        frozen=True,
+    )
+
+    data_dir: Path = Field(
+        default=Path("pond-data"),
+        description="Where the embedded database, keys and local objects live.",
+    )
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="PostgreSQL URL; unset starts the embedded server in DATA_DIR/pg.",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="Base URL written into hrefs; unset takes it from each request.",
+    )
+    part_max_rows: int = Field(
+        default=1_000_000, ge=1, description="Most data rows in one exported part."
+    )
+    link_ttl: int = Field(
+        default=3600, ge=1, description="Lifetime of a signed download link, seconds."
+    )
+    token_ttl: int = Field(
+        default=3600, ge=1, description="Lifetime of an access token, seconds (expires_in)."
+    )
+    retention_days: float = Field(
+        default=7, gt=0, description="How long a snapshot and its files are kept, days."
+    )
+    storage_url: str | None = Field(
+        default=None,
+        description="file:///path for local objects (default DATA_DIR/objects).",
+    )
+    worker_concurrency: int = Field(
+        default=2, ge=1, le=64, description="Export jobs one worker process runs at once."
+    )
+    log_format: str = Field(
+        default="auto",
+        pattern="^(auto|json|console)$",
+        description="auto: pretty on a terminal, JSON otherwise.",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Precedence: explicit arguments, then the environment, then pond.toml.
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http(s) URL such as https://pond.example.com")
+        return value.rstrip("/")
+
+    @field_validator("storage_url")
+    @classmethod
+    def _check_storage_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith("file://"):
+            raise ValueError("must be a file:// URL (S3 storage is not available yet)")
+        return value
+
+    @property
+    def objects_dir(self) -> Path:
+        """Directory of the local object store."""
+        if self.storage_url:
+            return Path(urlsplit(self.storage_url).path)
+        return self.data_dir / "objects"
+
+    @property
+    def retention_seconds(self) -> int:
+        return int(self.retention_days * 86400)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate the settings, or raise `ConfigError` naming the bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"])
+            name = ENV_PREFIX + field.upper()
+            given = error.get("input")
+            problems.append(f"{name}: {error['msg']} (got {given!r})")
+        raise ConfigError(
+            "invalid setting: " + "; ".join(problems),
+            hint="fix the variable (or its key in pond.toml); see docs/settings.md",
+        ) from None

@@ -1,0 +1,1 @@
+"""Snapshots: scheduling an export, and reporting on it."""

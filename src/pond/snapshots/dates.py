@@ -1,0 +1,55 @@
+"""The API's dates: ISO 8601 in, always with a time zone; `2019-03-13T18:00:00.000Z` out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pond.errors import InvalidDateRange
+
+_EXAMPLE = "2019-03-13T18:00:00.000Z"
+
+
+def parse_instant(name: str, value: object) -> datetime:
+    """`value` as an aware UTC datetime, or `InvalidDateRange` naming the parameter."""
+    if value is None or value == "":
+        raise InvalidDateRange(f"{name} is required, e.g. {name}={_EXAMPLE}")
+    if not isinstance(value, str):
+        raise InvalidDateRange(f"{name} must be an ISO 8601 string such as {_EXAMPLE}")
+    text = value.strip()
+    if len(text) > 64:
+        raise InvalidDateRange(f"{name} is too long to be a date")
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidDateRange(
+            f"{name} is not an ISO 8601 date-time: {text!r}; use a form like {_EXAMPLE}"
+        ) from None
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise InvalidDateRange(
+            f"{name} has no time zone: {text!r}; add Z or an offset, e.g. {_EXAMPLE}"
+        )
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise InvalidDateRange(f"{name} is out of range: {text!r}") from None
+
+
+def parse_range(start: object, end: object) -> tuple[datetime, datetime]:
+    """The half-open range `[created_at_from, created_at_to)`, checked for order."""
+    lower = parse_instant("created_at_from", start)
+    upper = parse_instant("created_at_to", end)
+    if lower >= upper:
+        raise InvalidDateRange(
+            "created_at_from must be earlier than created_at_to"
+            f" (got {format_instant(lower)} and {format_instant(upper)})"
+        )
+    return lower, upper
+
+
+def format_instant(value: datetime) -> str:
+    """`value` in UTC with milliseconds and a Z, as the documented answers show."""
+    utc = value.astimezone(UTC)
+    return (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T"
+        f"{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}.{utc.microsecond // 1000:03d}Z"
+    )

@@ -1,0 +1,1 @@
+"""Where exported objects live: behind one small interface."""

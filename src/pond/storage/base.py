@@ -1,0 +1,48 @@
+"""The object store interface every backend implements.
+
+Keys look like `<snapshot id>/<part name>`. Writing goes through a staged
+writer: nothing is visible under its key until `commit()`, so a job that dies
+halfway leaves no half-written object behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    sha256: str
+
+
+class StagedWriter(Protocol):
+    def write(self, data: bytes) -> None:
+        """Append `data`; raises OSError (disk full, ...) on failure."""
+
+    def commit(self) -> StoredObject:
+        """Publish the object under its key, replacing any earlier one."""
+
+    def abort(self) -> None:
+        """Throw away what was written."""
+
+
+class ObjectStore(Protocol):
+    def stage(self, key: str) -> StagedWriter:
+        """A writer for a new object at `key` (invisible until committed)."""
+
+    def discard_staged(self, prefix: str) -> None:
+        """Remove leftovers of writers that died before commit or abort."""
+
+    def delete_prefix(self, prefix: str) -> None:
+        """Delete every object whose key starts with `prefix/`."""
+
+    def local_path(self, key: str) -> Path | None:
+        """The file behind `key` where objects are local files, else None."""
+
+    def signed_url(self, key: str, *, expires_at: datetime, base_url: str) -> str:
+        """A URL that downloads `key` with no token until `expires_at`."""

@@ -1,0 +1,83 @@
+"""Objects as files under one directory; links signed by pond and served by pond."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import secrets
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+from pond.downloads.signing import LinkSigner
+from pond.storage.base import StoredObject
+
+_KEY = re.compile(r"^[0-9a-f-]{36}/[a-z][a-z0-9_]{0,62}(\.[a-z0-9.]{1,16})?$")
+_STAGING_PREFIX = ".staging-"
+
+
+def check_key(key: str) -> str:
+    """`key` if it is a well-formed object key; ValueError otherwise (no path tricks)."""
+    if not _KEY.match(key):
+        raise ValueError(f"invalid object key {key!r}")
+    return key
+
+
+class LocalWriter:
+    def __init__(self, final: Path, key: str) -> None:
+        self._final = final
+        self._key = key
+        self._tmp = final.with_name(f"{_STAGING_PREFIX}{secrets.token_hex(6)}-{final.name}")
+        self._file = open(self._tmp, "wb")  # noqa: SIM115 - closed in commit or abort
+        self._hash = hashlib.sha256()
+        self._size = 0
+
+    def write(self, data: bytes) -> None:
+        self._file.write(data)
+        self._hash.update(data)
+        self._size += len(data)
+
+    def commit(self) -> StoredObject:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.replace(self._tmp, self._final)
+        return StoredObject(key=self._key, size=self._size, sha256=self._hash.hexdigest())
+
+    def abort(self) -> None:
+        self._file.close()
+        with contextlib.suppress(FileNotFoundError):
+            self._tmp.unlink()
+
+
+class LocalStore:
+    """The default store: `<root>/<snapshot id>/<part>` files."""
+
+    def __init__(self, root: Path, signer: LinkSigner) -> None:
+        self.root = root
+        self._signer = signer
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def stage(self, key: str) -> LocalWriter:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return LocalWriter(path, key)
+
+    def discard_staged(self, prefix: str) -> None:
+        folder = self.root / prefix
+        if folder.is_dir():
+            for leftover in folder.glob(f"{_STAGING_PREFIX}*"):
+                leftover.unlink(missing_ok=True)
+
+    def delete_prefix(self, prefix: str) -> None:
+        shutil.rmtree(self.root / prefix, ignore_errors=True)
+
+    def local_path(self, key: str) -> Path | None:
+        return self._path(key)
+
+    def signed_url(self, key: str, *, expires_at: datetime, base_url: str) -> str:
+        return self._signer.url(key, expires_at=expires_at, base_url=base_url)
