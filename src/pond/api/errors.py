@@ -43,7 +43,8 @@ async def pond_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PondError)
     if isinstance(exc, LinkRefused):
         return _s3_error("AccessDenied", exc.message, 403)
-    response = error_response(exc.status, exc.code, exc.message)
+    description = f"{exc.message}; {exc.hint}" if exc.hint else exc.message
+    response = error_response(exc.status, exc.code, description)
     if isinstance(exc, AuthError):
         params = ['realm="pond"']
         if request.headers.get("authorization"):

@@ -1,0 +1,202 @@
+"""The export job: one point-in-time view, exact counts, and safe to run again after a crash."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from pond.downloads.signing import LinkSigner
+from pond.events import seeding
+from pond.exports import exporter
+from pond.snapshots.dates import parse_instant
+from pond.storage.base import StoredObject
+from pond.storage.local import LocalStore
+
+FROM, TO = parse_instant("f", "2019-03-13T18:00:00Z"), parse_instant("t", "2019-03-28T18:00:00Z")
+
+
+def new_snapshot(
+    conninfo: str, client: Callable[[str], tuple[str, str]], org: str = "acme"
+) -> uuid.UUID:
+    client_id, _ = client(org)
+    sid = uuid.uuid4()
+    with psycopg.connect(conninfo) as conn:
+        conn.execute(
+            "INSERT INTO snapshots (id, org_id, client_id, entity, created_at_from, created_at_to,"
+            " expires_at) SELECT %s, org_id, client_id, 'event', %s, %s, now() + interval '1 day'"
+            " FROM oauth_clients WHERE client_id = %s",
+            (sid, FROM, TO, client_id),
+        )
+    return sid
+
+
+def store_at(root: Path) -> LocalStore:
+    return LocalStore(root, LinkSigner("k", b"s" * 32))
+
+
+def exported_ids(root: Path, sid: uuid.UUID) -> list[int]:
+    ids: list[int] = []
+    for part in sorted((root / str(sid)).glob("event_*")):
+        with part.open(newline="") as handle:
+            ids += [int(row["id"]) for row in csv.DictReader(handle)]
+    return ids
+
+
+def test_rows_arriving_during_an_export_are_not_in_it(
+    conninfo: str, client_credentials: Callable[[str], tuple[str, str]], tmp_path: Path
+) -> None:
+    seeding.seed(conninfo, org="acme", start=FROM, end=TO, count=1000)
+    sid = new_snapshot(conninfo, client_credentials)
+    first_write = threading.Event()
+    proceed = threading.Event()
+
+    class PausingStore(LocalStore):
+        """The real local store, paused after its first write so the test can change data."""
+
+        def stage(self, key: str):  # type: ignore[no-untyped-def]
+            writer = super().stage(key)
+            original = writer.write
+
+            def write(data: bytes) -> None:
+                original(data)
+                if not first_write.is_set():
+                    first_write.set()
+                    assert proceed.wait(30)
+
+            writer.write = write  # type: ignore[method-assign]
+            return writer
+
+    store = PausingStore(tmp_path, LinkSigner("k", b"s" * 32))
+    result: list[int] = []
+    worker = threading.Thread(
+        target=lambda: result.append(exporter.run(conninfo, store, sid, max_rows=300))
+    )
+    worker.start()
+    assert first_write.wait(30)
+    with psycopg.connect(conninfo) as conn:
+        org_id = conn.execute("SELECT id FROM organisations WHERE slug = 'acme'").fetchone()[0]  # type: ignore[index]
+        conn.execute(
+            "INSERT INTO events (org_id, created_at, event_type)"
+            " SELECT %s, %s + make_interval(secs => g), 'late' FROM generate_series(1, 50) g",
+            (org_id, FROM),
+        )
+        conn.execute("DELETE FROM events WHERE id IN (SELECT max(id) FROM events)")
+        conn.execute("UPDATE events SET event_type = 'changed' WHERE org_id = %s", (org_id,))
+    proceed.set()
+    worker.join(30)
+    assert result == [4]
+    ids = exported_ids(tmp_path, sid)
+    assert len(ids) == len(set(ids)) == 1000
+    with psycopg.connect(conninfo) as conn:
+        counts = conn.execute(
+            "SELECT sum(row_count), count(*) FROM snapshot_parts WHERE snapshot_id = %s", (sid,)
+        ).fetchone()
+    assert counts == (1000, 4)
+    for part in (tmp_path / str(sid)).glob("event_*"):
+        assert "changed" not in part.read_text()
+        assert "late" not in part.read_text()
+
+
+def test_a_failed_run_leaves_nothing_visible_and_a_rerun_is_exact(
+    conninfo: str, client_credentials: Callable[[str], tuple[str, str]], tmp_path: Path
+) -> None:
+    seeding.seed(conninfo, org="acme", start=FROM, end=TO, count=700)
+    sid = new_snapshot(conninfo, client_credentials)
+
+    class FullDisk(LocalStore):
+        def stage(self, key: str):  # type: ignore[no-untyped-def]
+            if key.endswith("_001"):
+                raise OSError(28, "No space left on device")
+            return super().stage(key)
+
+    with pytest.raises(OSError, match="No space"):
+        exporter.run(conninfo, FullDisk(tmp_path, LinkSigner("k", b"s" * 32)), sid, max_rows=300)
+    with psycopg.connect(conninfo) as conn:
+        state = conn.execute("SELECT state FROM snapshots WHERE id = %s", (sid,)).fetchone()
+        parts = conn.execute(
+            "SELECT count(*) FROM snapshot_parts WHERE snapshot_id = %s", (sid,)
+        ).fetchone()
+    assert state == ("running",)
+    assert parts == (0,)
+
+    assert exporter.run(conninfo, store_at(tmp_path), sid, max_rows=300) == 3
+    ids = exported_ids(tmp_path, sid)
+    assert len(ids) == len(set(ids)) == 700
+    assert not [p for p in (tmp_path / str(sid)).iterdir() if p.name.startswith(".staging")]
+
+
+def test_an_export_killed_mid_part_is_redone_exactly(
+    conninfo: str, client_credentials: Callable[[str], tuple[str, str]], tmp_path: Path
+) -> None:
+    seeding.seed(conninfo, org="acme", start=FROM, end=TO, count=3000)
+    sid = new_snapshot(conninfo, client_credentials)
+    marker = tmp_path / "first-part-written"
+    script = textwrap.dedent(
+        f"""
+        import time, uuid
+        from pathlib import Path
+        from pond.downloads.signing import LinkSigner
+        from pond.exports import exporter
+        from pond.storage.local import LocalStore
+
+        class SlowStore(LocalStore):
+            def stage(self, key):
+                writer = super().stage(key)
+                if key.endswith("_001"):
+                    Path({str(marker)!r}).touch()
+                    time.sleep(60)  # killed here, in the middle of the second part
+                return writer
+
+        store = SlowStore(Path({str(tmp_path)!r}), LinkSigner("k", b"s" * 32))
+        exporter.run({conninfo!r}, store, uuid.UUID({str(sid)!r}), max_rows=1000)
+        """
+    )
+    victim = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 30
+        while not marker.exists():
+            assert victim.poll() is None, "the export process died on its own"
+            assert time.monotonic() < deadline, "the export never reached its second part"
+            time.sleep(0.05)
+        os.kill(victim.pid, signal.SIGKILL)
+    finally:
+        victim.wait(10)
+    with psycopg.connect(conninfo) as conn:
+        assert conn.execute("SELECT state FROM snapshots WHERE id = %s", (sid,)).fetchone() == (
+            "running",
+        )
+
+    assert exporter.run(conninfo, store_at(tmp_path), sid, max_rows=1000) == 3
+    ids = exported_ids(tmp_path, sid)
+    assert len(ids) == len(set(ids)) == 3000
+    leftovers = [p.name for p in (tmp_path / str(sid)).iterdir() if not p.name.startswith("event_")]
+    assert leftovers == []
+    with psycopg.connect(conninfo) as conn:
+        row = conn.execute("SELECT state, attempts FROM snapshots WHERE id = %s", (sid,)).fetchone()
+    assert row == ("complete", 2)
+
+
+def test_stored_object_records_size_and_digest(tmp_path: Path) -> None:
+    import hashlib
+
+    store = store_at(tmp_path)
+    key = f"{uuid.uuid4()}/event_000"
+    writer = store.stage(key)
+    writer.write(b"id\n1\n")
+    path = store.local_path(key)
+    assert path is not None
+    assert not path.exists()
+    stored = writer.commit()
+    assert stored == StoredObject(key, 5, hashlib.sha256(b"id\n1\n").hexdigest())

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pond.errors import ConfigError
+from pond.settings import load_settings
+
+
+def test_defaults_match_the_brief(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("POND_DATA_DIR", "POND_DATABASE_URL", "POND_PART_MAX_ROWS", "POND_LINK_TTL"):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings()
+    assert settings.data_dir == Path("pond-data")
+    assert settings.database_url is None
+    assert settings.part_max_rows == 1_000_000
+    assert settings.link_ttl == settings.token_ttl == 3600
+    assert settings.retention_days == 7
+    assert settings.objects_dir == Path("pond-data/objects")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("POND_PART_MAX_ROWS", "abc"),
+        ("POND_PART_MAX_ROWS", "0"),
+        ("POND_LINK_TTL", "-1"),
+        ("POND_RETENTION_DAYS", "0"),
+        ("POND_PUBLIC_URL", "example.com"),
+        ("POND_STORAGE_URL", "ftp://x"),
+    ],
+)
+def test_a_bad_value_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, variable: str, value: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError, match=variable):
+        load_settings()
+
+
+def test_environment_beats_pond_toml(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pond.toml").write_text("part_max_rows = 10\nlink_ttl = 60\n")
+    monkeypatch.setenv("POND_LINK_TTL", "120")
+    settings = load_settings()
+    assert settings.part_max_rows == 10
+    assert settings.link_ttl == 120
+
+
+def test_the_database_url_never_prints(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("POND_DATABASE_URL", "postgresql://u:hunter2@db/pond")
+    assert "hunter2" not in repr(load_settings())
