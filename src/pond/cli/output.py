@@ -21,7 +21,6 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import typer
 from rich.console import Console
 
 from pond.errors import (
@@ -74,24 +73,12 @@ def fail(error: PondError) -> None:
 
 
 def run(app: Any) -> None:
-    """Run a Typer app, mapping `PondError` to a message and its exit code."""
+    """Run a Typer app, mapping `PondError` to a message and its exit code.
+
+    Usage errors, --help and Ctrl-C are handled by Typer itself (exit 2, 0, 1).
+    """
     try:
-        app(standalone_mode=False)
+        app()
     except PondError as error:
         fail(error)
         sys.exit(exit_code_for(error))
-    except typer.Exit as done:
-        sys.exit(done.exit_code)
-    except typer.Abort:
-        stderr.print("aborted")
-        sys.exit(130)
-    except KeyboardInterrupt:
-        stderr.print("interrupted")
-        sys.exit(130)
-    except Exception as exc:  # click's usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise

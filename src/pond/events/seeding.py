@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+from psycopg.copy import QueuedLibpqWriter
 
 from pond.clients.service import check_org
 
@@ -101,7 +102,10 @@ def seed(
         statement = psycopg.sql.SQL("COPY events ({}) FROM STDIN").format(
             psycopg.sql.SQL(", ").join(psycopg.sql.Identifier(c) for c in _COLUMNS)
         )
-        with conn.transaction(), conn.cursor() as cur, cur.copy(statement) as copy:
-            for block in generate_rows(org_id, start, end, count, seed):
-                copy.write(block)
+        with conn.transaction(), conn.cursor() as cur:
+            # A writer thread sends each block while the next one is generated.
+            writer = QueuedLibpqWriter(cur)
+            with cur.copy(statement, writer=writer) as copy:
+                for block in generate_rows(org_id, start, end, count, seed):
+                    copy.write(block)
     return count
