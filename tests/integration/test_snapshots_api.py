@@ -273,3 +273,16 @@ def test_a_failing_export_ends_failed_with_a_reason(
     assert item["state"] == "failed"
     assert item["href"] is None
     assert "3 attempts" in item["reason"]
+
+
+def test_trailing_slashes_answer_without_a_redirect(
+    pond_server: RunningServer, acme_token: str
+) -> None:
+    created = httpx.post(
+        f"{pond_server.base_url}/insights/snapshots/",
+        headers=bearer(acme_token),
+        data={"created_at_from": FROM, "created_at_to": TO},
+    )
+    assert created.status_code == 202
+    href = created.json()["snapshot"]["href"]
+    assert httpx.get(f"{href}/", headers=bearer(acme_token)).status_code == 200

@@ -118,6 +118,7 @@ async def openid_configuration(request: Request) -> Response:
 
 routes = [
     Route("/oauth2/token", token, methods=["POST"]),
+    Route("/oauth2/token/", token, methods=["POST"]),
     Route("/.well-known/jwks.json", jwks, methods=["GET"]),
     Route("/.well-known/openid-configuration", openid_configuration, methods=["GET"]),
 ]

@@ -80,7 +80,10 @@ async def get_snapshot(request: Request) -> Response:
     return JSONResponse(body, headers=headers)
 
 
+# With and without a trailing slash: curl does not follow redirects by default.
 routes = [
     Route("/insights/snapshots", create_snapshot, methods=["POST"]),
+    Route("/insights/snapshots/", create_snapshot, methods=["POST"]),
     Route("/insights/snapshots/{snapshot_id}", get_snapshot, methods=["GET"]),
+    Route("/insights/snapshots/{snapshot_id}/", get_snapshot, methods=["GET"]),
 ]
