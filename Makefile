@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint fmt typecheck unit bench docs-cli clean
+.PHONY: demo test lint fmt unit bench docs-cli clean
 
 # Create the virtual environment and install pond with its dev tools (re-run when pyproject changes).
 $(STAMP): pyproject.toml
@@ -38,6 +38,10 @@ fmt: $(STAMP)
 # Run only the fast unit tests.
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
+
+# Measure pond against the reference tools and write docs/benchmarks.md (QUICK=1: a small run).
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks $(if $(QUICK),--quick,)
 
 # Regenerate the CLI reference in docs/ from --help.
 docs-cli: $(STAMP)

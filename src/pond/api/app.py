@@ -53,8 +53,10 @@ def create_app(settings: Settings, conninfo: str, *, run_worker: bool = True) ->
         async with pool.connection() as conn:
             keys = await load_keyring(conn)
         store = open_store(settings, keys)
-        app.state.pond = AppState(settings=settings, pool=pool, keys=keys, store=store)
-        app.state.signer = LinkSigner(keys.link_kid, keys.link_secret)
+        signer = LinkSigner(keys.link_kid, keys.link_secret)
+        app.state.pond = AppState(
+            settings=settings, pool=pool, keys=keys, store=store, signer=signer
+        )
         worker: asyncio.Task[None] | None = None
         if run_worker:
             from pond.jobs.worker import run_worker as _run_worker

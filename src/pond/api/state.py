@@ -9,6 +9,7 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.requests import Request
 
 from pond.auth.keys import KeyRing
+from pond.downloads.signing import LinkSigner
 from pond.settings import Settings
 from pond.storage.base import ObjectStore
 
@@ -19,6 +20,7 @@ class AppState:
     pool: AsyncConnectionPool[Any]
     keys: KeyRing
     store: ObjectStore
+    signer: LinkSigner
 
 
 def app_state(request: Request) -> AppState:

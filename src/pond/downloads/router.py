@@ -11,7 +11,6 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from pond.api.state import app_state
-from pond.downloads.signing import LinkSigner
 from pond.storage.local import check_key
 
 _NOT_FOUND = (
@@ -22,9 +21,9 @@ _NOT_FOUND = (
 
 async def download(request: Request) -> Response:
     key = f"{request.path_params['snapshot_id']}/{request.path_params['name']}"
-    signer: LinkSigner = request.app.state.signer
+    state = app_state(request)
     params = request.query_params
-    signer.check(
+    state.signer.check(
         key,
         kid=params.get("KeyId"),
         expires=params.get("Expires"),
@@ -34,7 +33,7 @@ async def download(request: Request) -> Response:
         check_key(key)
     except ValueError:
         return Response(_NOT_FOUND, status_code=404, media_type="application/xml")
-    path = app_state(request).store.local_path(key)
+    path = state.store.local_path(key)
     if path is None or not path.is_file():
         return Response(_NOT_FOUND, status_code=404, media_type="application/xml")
     name = request.path_params["name"]
