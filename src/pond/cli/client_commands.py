@@ -1,0 +1,301 @@
+"""Client commands: `pond token`, `pond configure`, `pond snapshot ...`, `pond export`, `pond sync`.
+
+Each parses its options, calls `pond.client`, and renders: results on stdout
+(JSON with `--json`), notes and progress on stderr. Errors become messages
+and exit codes in `pond.cli.output`.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pond.cli import client_export
+from pond.cli.client_options import (
+    ApiUrl,
+    Entity,
+    Fields,
+    Json,
+    Parallel,
+    Profile,
+    SnapshotRef,
+    Timeout,
+    TokenUrl,
+    Tz,
+    open_client,
+    read_fields,
+    read_range,
+    read_timeout,
+)
+from pond.cli.client_render import (
+    DownloadView,
+    WaitView,
+    emit_json,
+    human_bytes,
+    note,
+    report_download,
+    result,
+)
+from pond.client import Client, Download, Snapshot
+from pond.client.config import KEYS, config_path, read_profiles, write_profile
+from pond.client.errors import UsageError
+from pond.client.protocol import snapshot_href
+from pond.client.times import format_time
+
+snapshot_app = typer.Typer(
+    help="Create, inspect, wait for, download and delete snapshots.", no_args_is_help=True
+)
+
+
+def token(
+    profile: Profile = None,
+    api_url: ApiUrl = None,
+    token_url: TokenUrl = None,
+    as_json: Json = False,
+) -> None:
+    """Print an access token for the API (cached, and fetched anew shortly before it expires)."""
+    with open_client(profile, api_url, token_url) as client:
+        current = client.token()
+    if as_json:
+        expires_at = datetime.fromtimestamp(current.expires_at, UTC)
+        emit_json(
+            {
+                "access_token": current.access_token,
+                "token_type": current.token_type,
+                "expires_in": current.expires_in,
+                "expires_at": format_time(expires_at),
+            }
+        )
+        return
+    result(current.access_token)
+
+
+def configure(
+    profile: Annotated[
+        str, typer.Option("--profile", metavar="NAME", help="Profile to write.")
+    ] = "default",
+    client_id: Annotated[
+        str | None, typer.Option("--client-id", metavar="ID", help="OAuth client id.")
+    ] = None,
+    client_secret: Annotated[
+        str | None,
+        typer.Option(
+            "--client-secret",
+            metavar="SECRET",
+            help="OAuth client secret (prompted, hidden, if omitted).",
+        ),
+    ] = None,
+    api_url: Annotated[
+        str | None, typer.Option("--api-url", metavar="URL", help="API base URL.")
+    ] = None,
+    token_url: Annotated[
+        str | None, typer.Option("--token-url", metavar="URL", help="Token endpoint.")
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Save credentials and endpoints in a profile of the config file (mode 0600).
+
+    Values not given keep what the profile had; on a terminal, a missing client
+    id or secret is asked for (the secret without echo).
+    """
+    path = config_path()
+    stored = read_profiles(path).get(profile, {})
+    values = {**stored}
+    given = {"client_id": client_id, "client_secret": client_secret}
+    given.update(api_url=api_url, token_url=token_url)
+    values.update({key: value for key, value in given.items() if value})
+    interactive = sys.stdin.isatty()
+    if not values.get("client_id") and interactive:
+        values["client_id"] = typer.prompt("client id")
+    if not values.get("client_secret") and interactive:
+        values["client_secret"] = typer.prompt("client secret", hide_input=True)
+    missing = [key for key in ("client_id", "client_secret") if not values.get(key)]
+    if missing:
+        raise UsageError(
+            f"missing {' and '.join(missing)}",
+            hint="pass --client-id and --client-secret, or run on a terminal to be asked",
+        )
+    write_profile(path, profile, values)
+    shown = {key: values[key] for key in KEYS if key in values and key != "client_secret"}
+    if as_json:
+        emit_json({"profile": profile, "path": str(path), **shown})
+        return
+    result(f"saved profile {profile!r} in {path}")
+    for key, value in shown.items():
+        note(f"  {key}: {value}")
+
+
+def _describe(snapshot: Snapshot) -> None:
+    query = snapshot.query
+    result(snapshot.href)
+    note(f"state:   {snapshot.state}")
+    if query is not None:
+        note(f"entity:  {query.entity}")
+        note(f"range:   {query.created_at_from} to {query.created_at_to} (end excluded)")
+    if snapshot.is_complete:
+        note(f"parts:   {len(snapshot.items)}, {snapshot.count} rows, {human_bytes(snapshot.size)}")
+        for item in snapshot.items:
+            note(f"  {item.name}: {item.count} rows, {human_bytes(item.size)}  {item.href}")
+    elif snapshot.failure_reason:
+        note(f"reason:  {snapshot.failure_reason}")
+
+
+def wait_for(client: Client, ref: str | Snapshot, timeout: float | None) -> Snapshot:
+    """Wait for a snapshot, showing progress."""
+    with WaitView() as view:
+        return client.wait(ref, timeout=timeout, progress=view)
+
+
+def download_into(
+    client: Client, snapshot: Snapshot, out: Path, parallel: int, merge: Path | None
+) -> tuple[Download, Path | None]:
+    """Download a complete snapshot's parts (and merge them), showing progress."""
+    with DownloadView(snapshot.size, len(snapshot.items)) as view:
+        download = client.download(snapshot, out, parallel=parallel, progress=view)
+    merged = download.merge(merge) if merge is not None else None
+    return download, merged
+
+
+@snapshot_app.command("create")
+def snapshot_create(
+    start: Annotated[
+        str, typer.Option("--from", metavar="TIME", help="Start of the range (included).")
+    ],
+    end: Annotated[str, typer.Option("--to", metavar="TIME", help="End of the range (excluded).")],
+    entity: Entity = "event",
+    tz: Tz = None,
+    fields: Fields = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until it is complete.")] = False,
+    timeout: Timeout = None,
+    profile: Profile = None,
+    api_url: ApiUrl = None,
+    token_url: TokenUrl = None,
+    as_json: Json = False,
+) -> None:
+    """Schedule a snapshot of ENTITY rows created in [FROM, TO); print its href."""
+    lower, upper = read_range(tz, start, end)
+    with open_client(profile, api_url, token_url) as client:
+        snapshot = client.create(lower, upper, entity, **read_fields(fields))
+        if wait:
+            snapshot = wait_for(client, snapshot, read_timeout(timeout))
+    if as_json:
+        emit_json(snapshot.to_wire())
+        return
+    _describe(snapshot)
+
+
+@snapshot_app.command("show")
+def snapshot_show(
+    ref: SnapshotRef,
+    profile: Profile = None,
+    api_url: ApiUrl = None,
+    token_url: TokenUrl = None,
+    as_json: Json = False,
+) -> None:
+    """Describe a snapshot: state, range, and when complete its parts with fresh links."""
+    with open_client(profile, api_url, token_url) as client:
+        snapshot = client.get(ref)
+    if as_json:
+        emit_json(snapshot.to_wire())
+        return
+    _describe(snapshot)
+
+
+@snapshot_app.command("list")
+def snapshot_list(
+    profile: Profile = None,
+    api_url: ApiUrl = None,
+    token_url: TokenUrl = None,
+    as_json: Json = False,
+) -> None:
+    """List your snapshots, if the server offers a list (exit 4 and a message if not)."""
+    with open_client(profile, api_url, token_url) as client:
+        snapshots = client.list()
+    if as_json:
+        emit_json([snapshot.to_wire() for snapshot in snapshots])
+        return
+    for snapshot in snapshots:
+        query = snapshot.query
+        scope = f"{query.entity} {query.created_at_from} to {query.created_at_to}" if query else ""
+        result(f"{snapshot.id}  {snapshot.state:<8}  {scope}")
+
+
+@snapshot_app.command("wait")
+def snapshot_wait(
+    ref: SnapshotRef,
+    timeout: Timeout = None,
+    profile: Profile = None,
+    api_url: ApiUrl = None,
+    token_url: TokenUrl = None,
+    as_json: Json = False,
+) -> None:
+    """Wait until a snapshot is complete (exit 5 if it fails, 7 on --timeout)."""
+    with open_client(profile, api_url, token_url) as client:
+        snapshot = wait_for(client, ref, read_timeout(timeout))
+    if as_json:
+        emit_json(snapshot.to_wire())
+        return
+    _describe(snapshot)
+
+
+@snapshot_app.command("download")
+def snapshot_download(
+    ref: SnapshotRef,
+    out: Annotated[
+        Path, typer.Option("--out", metavar="DIR", help="Directory for the part files.")
+    ],
+    merge: Annotated[
+        Path | None,
+        typer.Option(
+            "--merge", metavar="FILE.csv", help="Also write one CSV with one header here."
+        ),
+    ] = None,
+    parallel: Parallel = 4,
+    timeout: Timeout = None,
+    profile: Profile = None,
+    api_url: ApiUrl = None,
+    token_url: TokenUrl = None,
+    as_json: Json = False,
+) -> None:
+    """Download a snapshot's parts into OUT, verified; waits first if it is not complete.
+
+    Run it again after an interruption: finished parts are kept and partial
+    ones continue where they stopped.
+    """
+    with open_client(profile, api_url, token_url) as client:
+        snapshot = client.get(ref)
+        if not snapshot.is_complete:
+            snapshot = wait_for(client, snapshot, read_timeout(timeout))
+        download, merged = download_into(client, snapshot, out, parallel, merge)
+    report_download(download, merged, as_json)
+
+
+@snapshot_app.command("delete")
+def snapshot_delete(
+    ref: SnapshotRef,
+    profile: Profile = None,
+    api_url: ApiUrl = None,
+    token_url: TokenUrl = None,
+    as_json: Json = False,
+) -> None:
+    """Delete a snapshot and its files, if the server offers it (exit 4 and a message if not)."""
+    with open_client(profile, api_url, token_url) as client:
+        href = snapshot_href(client.config.api_url, ref)
+        client.delete(href)
+    if as_json:
+        emit_json({"deleted": href})
+        return
+    result(f"deleted {href}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the client commands to the root `pond` app."""
+    app.command("token")(token)
+    app.command("configure")(configure)
+    app.add_typer(snapshot_app, name="snapshot")
+    app.command("export")(client_export.export)
+    app.command("sync")(client_export.sync)

@@ -1,0 +1,212 @@
+"""`pond export` and `pond sync`: the restartable, stateful client commands.
+
+Both keep a state file in their output directory, so running the same command
+again after a crash, a kill or a network failure continues where it stopped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pond.cli.client_options import (
+    ApiUrl,
+    Entity,
+    Fields,
+    Json,
+    Parallel,
+    Profile,
+    Timeout,
+    TokenUrl,
+    Tz,
+    open_client,
+    read_bounds,
+    read_fields,
+    read_range,
+    read_timeout,
+)
+from pond.cli.client_render import (
+    DownloadView,
+    WaitView,
+    emit_json,
+    human_bytes,
+    note,
+    report_download,
+    result,
+)
+from pond.client import Snapshot
+from pond.client.export import Hooks
+from pond.client.export import export as run_export
+from pond.client.parts import PartProgress
+from pond.client.sync import Window
+from pond.client.sync import sync as run_sync
+from pond.client.times import format_time, parse_duration
+
+
+class _Views:
+    """Hooks that open a wait view while polling and a download view while downloading."""
+
+    def __init__(self) -> None:
+        self._wait: WaitView | None = None
+        self._download: DownloadView | None = None
+
+    def waiting(self, snapshot: Snapshot) -> None:
+        if self._wait is None:
+            self._wait = WaitView().__enter__()
+        self._wait(snapshot)
+        if snapshot.is_complete:
+            self.close_wait()
+            self._download = DownloadView(snapshot.size, len(snapshot.items)).__enter__()
+
+    def downloading(self, event: PartProgress) -> None:
+        if self._download is not None:
+            self._download(event)
+
+    def close_wait(self) -> None:
+        if self._wait is not None:
+            self._wait.__exit__(None, None, None)
+            self._wait = None
+
+    def close(self) -> None:
+        self.close_wait()
+        if self._download is not None:
+            self._download.__exit__(None, None, None)
+            self._download = None
+
+    def hooks(self) -> Hooks:
+        return Hooks(note=note, waiting=self.waiting, downloading=self.downloading)
+
+
+def export(
+    start: Annotated[
+        str, typer.Option("--from", metavar="TIME", help="Start of the range (included).")
+    ],
+    end: Annotated[str, typer.Option("--to", metavar="TIME", help="End of the range (excluded).")],
+    out: Annotated[
+        Path, typer.Option("--out", metavar="DIR", help="Directory for the part files and state.")
+    ],
+    entity: Entity = "event",
+    tz: Tz = None,
+    fields: Fields = None,
+    merge: Annotated[
+        Path | None,
+        typer.Option(
+            "--merge", metavar="FILE.csv", help="Also write one CSV with one header here."
+        ),
+    ] = None,
+    parallel: Parallel = 4,
+    timeout: Timeout = None,
+    profile: Profile = None,
+    api_url: ApiUrl = None,
+    token_url: TokenUrl = None,
+    as_json: Json = False,
+) -> None:
+    """Schedule, wait for and download a snapshot of [FROM, TO) into OUT, in one go.
+
+    Restartable: run the same command again after a crash and it continues the
+    same snapshot (waiting or downloading where it stopped) instead of
+    scheduling a new one.
+    """
+    lower, upper = read_range(tz, start, end)
+    views = _Views()
+    try:
+        with open_client(profile, api_url, token_url) as client:
+            download = run_export(
+                client,
+                out,
+                lower,
+                upper,
+                entity,
+                extra=read_fields(fields),
+                parallel=parallel,
+                timeout=read_timeout(timeout),
+                hooks=views.hooks(),
+            )
+    finally:
+        views.close()
+    merged = download.merge(merge) if merge is not None else None
+    report_download(download, merged, as_json)
+
+
+def sync(
+    out: Annotated[
+        Path, typer.Option("--out", metavar="DIR", help="Directory for the windows and state.")
+    ],
+    since: Annotated[
+        str | None,
+        typer.Option("--since", metavar="TIME", help="Start of the first window (first run only)."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", metavar="TIME", help="End of the last window [default: now]."),
+    ] = None,
+    window: Annotated[
+        str | None,
+        typer.Option(
+            "--window", metavar="DURATION", help="Window length: 6h, 1d, 1w [default: 1d]."
+        ),
+    ] = None,
+    entity: Entity = "event",
+    tz: Tz = None,
+    parallel: Parallel = 4,
+    timeout: Timeout = None,
+    profile: Profile = None,
+    api_url: ApiUrl = None,
+    token_url: TokenUrl = None,
+    as_json: Json = False,
+) -> None:
+    """Export new rows incrementally, in half-open windows [from, to), each row exactly once.
+
+    The first run starts at --since; each later run continues where the last
+    one stopped, up to --until (default now). A state file in OUT records the
+    progress, so an interrupted run resumes its window's snapshot.
+    """
+    lower, upper = read_bounds(tz, since, until)
+    step = parse_duration(window) if window else None
+    views = _Views()
+
+    def finished(done: Window) -> None:
+        views.close()
+        if not as_json:
+            result(str(done.folder))
+            note(
+                f"window {format_time(done.created_at_from)} to {format_time(done.created_at_to)}:"
+                f" {done.download.rows} rows, {human_bytes(done.download.size)}"
+            )
+
+    try:
+        with open_client(profile, api_url, token_url) as client:
+            windows = run_sync(
+                client,
+                out,
+                since=lower,
+                until=upper,
+                window=step,
+                entity=entity,
+                parallel=parallel,
+                timeout=read_timeout(timeout),
+                hooks=views.hooks(),
+                on_window=finished,
+            )
+    finally:
+        views.close()
+    if as_json:
+        emit_json(
+            {
+                "windows": [
+                    {
+                        "created_at_from": format_time(w.created_at_from),
+                        "created_at_to": format_time(w.created_at_to),
+                        "directory": str(w.folder),
+                        "files": [str(path) for path in w.download.files],
+                        "rows": w.download.rows,
+                        "bytes": w.download.size,
+                    }
+                    for w in windows
+                ]
+            }
+        )
+    elif not windows:
+        note("nothing new to sync")

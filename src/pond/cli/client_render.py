@@ -1,0 +1,207 @@
+"""How the client commands show what happens: Rich progress bars on a terminal,
+plain lines otherwise, JSON on stdout for scripts.
+
+Results go to stdout; notes and progress go to stderr, so `--json` output and
+piped results stay clean.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from pond.client.models import Snapshot
+from pond.client.parts import PartProgress
+from pond.client.results import Download
+
+stdout = Console(highlight=False, soft_wrap=True)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def emit_json(value: Any) -> None:
+    """One JSON document on stdout."""
+    typer.echo(json.dumps(value, indent=2))
+
+
+def note(message: str) -> None:
+    """A line for the person at the terminal (stderr)."""
+    stderr.print(message, markup=False)
+
+
+def result(message: str) -> None:
+    """A line of the command's result (stdout)."""
+    typer.echo(message)
+
+
+def human_bytes(size: int | None) -> str:
+    if size is None:
+        return "? bytes"
+    value = float(size)
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{size} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{size} bytes"
+
+
+def _parts_complete(snapshot: Snapshot) -> tuple[int, int]:
+    done = sum(1 for item in snapshot.items if item.state == "complete")
+    return done, max(1, len(snapshot.items))
+
+
+class WaitView:
+    """Shows polls of a snapshot: a spinner and parts complete, or a line per change of state."""
+
+    def __init__(self) -> None:
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+        self._last: tuple[str, int, int] | None = None
+
+    def __enter__(self) -> WaitView:
+        if stderr.is_terminal:
+            self._progress = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("parts complete"),
+                TimeElapsedColumn(),
+                console=stderr,
+                transient=True,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("waiting", total=1)
+        return self
+
+    def __call__(self, snapshot: Snapshot) -> None:
+        done, total = _parts_complete(snapshot)
+        if self._progress is not None and self._task is not None:
+            self._progress.update(
+                self._task,
+                description=f"{snapshot.id} {snapshot.state}",
+                completed=done,
+                total=total,
+            )
+            return
+        now = (snapshot.state, done, total)
+        if now != self._last:
+            note(f"snapshot {snapshot.id}: {snapshot.state} ({done}/{total} parts complete)")
+            self._last = now
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+class DownloadView:
+    """Shows part downloads: a bar per part and one for the total (bytes, rate, ETA),
+    or a line per part when it starts, resumes and finishes. Thread-safe."""
+
+    def __init__(self, total: int | None, parts: int) -> None:
+        self._lock = threading.Lock()
+        self._total_bytes = total
+        self._parts = parts
+        self._progress: Progress | None = None
+        self._overall: TaskID | None = None
+        self._tasks: dict[str, TaskID] = {}
+        self._done: dict[str, int] = {}
+        self._finished: set[str] = set()
+
+    def __enter__(self) -> DownloadView:
+        if stderr.is_terminal:
+            self._progress = Progress(
+                TextColumn("{task.description}", justify="right"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=stderr,
+            )
+            self._progress.start()
+            self._overall = self._progress.add_task(
+                f"total ({self._parts} parts)", total=self._total_bytes
+            )
+        return self
+
+    def __call__(self, event: PartProgress) -> None:
+        with self._lock:
+            if event.name in self._finished:
+                return
+            previous = self._done.get(event.name)
+            self._done[event.name] = event.done
+            if self._progress is not None and self._overall is not None:
+                self._show_bar(self._progress, self._overall, event)
+            elif previous is None and not event.finished and event.done:
+                note(f"{event.name}: resuming at {human_bytes(event.done)}")
+            if event.finished:
+                self._finished.add(event.name)
+                if self._progress is None:
+                    note(f"{event.name}: {human_bytes(event.done)} verified")
+
+    def _show_bar(self, progress: Progress, overall: TaskID, event: PartProgress) -> None:
+        task = self._tasks.get(event.name)
+        if task is None:
+            task = progress.add_task(event.name, total=event.total)
+            self._tasks[event.name] = task
+        progress.update(task, completed=event.done)
+        progress.update(overall, completed=sum(self._done.values()))
+        if event.finished:
+            progress.update(task, visible=False)
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def report_download(download: Download, merged: Path | None, as_json: bool) -> None:
+    """The result of a download: files (and merged file), rows and bytes."""
+    if as_json:
+        emit_json(download_summary(download, merged))
+        return
+    for path in download.files:
+        result(str(path))
+    if merged is not None:
+        result(str(merged))
+    note(
+        f"{len(download.files)} parts, {download.rows} rows, {human_bytes(download.size)}"
+        f" verified in {download.directory}"
+    )
+
+
+def download_summary(download: Download, merged: Path | None) -> dict[str, Any]:
+    return {
+        "snapshot": download.snapshot.href,
+        "directory": str(download.directory),
+        "files": [str(path) for path in download.files],
+        "rows": download.rows,
+        "bytes": download.size,
+        "merged": None if merged is None else str(merged),
+    }

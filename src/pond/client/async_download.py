@@ -1,0 +1,128 @@
+"""Parallel, resumable part downloads for the async client (tasks over one httpx.AsyncClient).
+
+The same steps as `pond.client.download`, decided by the same `pond.client.parts`:
+stream to `.part`, continue with `Range`, fresh links on 403, verify, rename.
+Verification reads the whole file, so it runs in a worker thread; chunk writes
+are small and go straight to the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import httpx
+
+from pond.client.backoff import Backoff, next_delay
+from pond.client.download import PART_HEADERS, ProgressCallback
+from pond.client.errors import ClientError, IntegrityError
+from pond.client.models import Item, Snapshot
+from pond.client.parts import Part, PartProgress, PartWriter, Step, Tally, decide, fresh_item
+
+
+class AsyncLinkBook:
+    """The freshest links of one snapshot, shared by the parts being downloaded."""
+
+    def __init__(self, snapshot: Snapshot, get: Callable[[str], Awaitable[Snapshot]]) -> None:
+        self._snapshot = snapshot
+        self._get = get
+        self._lock = asyncio.Lock()
+
+    async def refresh(self, part: Part) -> Item:
+        """A newer item for `part`; asks the server only if no other part already did."""
+        async with self._lock:
+            current = fresh_item(self._snapshot, part)
+            if current.href != part.item.href:
+                return current
+            self._snapshot = await self._get(self._snapshot.href)
+            return fresh_item(self._snapshot, part)
+
+
+class AsyncDownloader:
+    """Fetches parts with `http` (which must carry no API auth: links are signed)."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        links: AsyncLinkBook,
+        *,
+        backoff: Backoff,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self._http = http
+        self._links = links
+        self._backoff = backoff
+        self._progress = progress
+
+    async def run(self, parts: list[Part], parallel: int) -> None:
+        """Fetch every part, `parallel` at a time; the first error cancels the others."""
+        slots = asyncio.Semaphore(max(1, parallel))
+
+        async def fetch_one(part: Part) -> None:
+            async with slots:
+                await self.fetch(part)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for part in parts:
+                    group.create_task(fetch_one(part))
+        except* Exception as errors:  # the first failure, as the sync downloader raises it
+            raise errors.exceptions[0] from None
+
+    def _report(self, part: Part, done: int, finished: bool = False) -> None:
+        if self._progress is not None:
+            self._progress(PartProgress(part.name, done, part.item.size, finished))
+
+    async def fetch(self, part: Part) -> None:
+        """Bring `part` to its verified final file; raises a `ClientError` when it cannot."""
+        tally = Tally(part.name)
+        while True:
+            if part.is_done():
+                part.discard()
+                self._report(part, part.item.size or part.final.stat().st_size, finished=True)
+                return
+            before = part.have()
+            self._report(part, before)
+            size = part.item.size
+            if size is not None and before == size:
+                step, delay = Step.COMPLETE, None
+            else:
+                step, delay = await self._attempt(part)
+            if part.have() > before:
+                tally.progressed()
+            if step is Step.COMPLETE:
+                try:
+                    await asyncio.to_thread(part.commit)
+                except IntegrityError as error:
+                    tally.restarted(error)
+                    continue
+                self._report(part, part.final.stat().st_size, finished=True)
+                return
+            if step is Step.REFRESH:
+                tally.refreshed()
+                part.item = await self._links.refresh(part)
+            elif step is Step.RESTART:
+                part.discard()
+                tally.restarted(ClientError(f"part {part.name}: the server's ranges do not fit"))
+            elif step is Step.RETRY:
+                attempt = tally.failed("connection failed or the server answered an error")
+                await asyncio.sleep(next_delay(self._backoff, attempt, delay))
+
+    async def _attempt(self, part: Part) -> tuple[Step, float | None]:
+        """One request for the rest of `part`: what happened, and the server's asked delay."""
+        headers = {**PART_HEADERS, **part.request_headers()}
+        try:
+            async with self._http.stream(
+                "GET", part.href, headers=headers, follow_redirects=True
+            ) as response:
+                decision = decide(part, response.status_code, response.headers)
+                if decision.step is not Step.WRITE:
+                    return decision.step, decision.server_delay
+                with PartWriter(part, decision.offset) as out:
+                    async for chunk in response.aiter_raw():
+                        out.write(chunk)
+                        self._report(part, out.written)
+        except httpx.TransportError:
+            return Step.RETRY, None
+        size = part.item.size
+        return (Step.COMPLETE, None) if size is None or part.have() >= size else (Step.RETRY, None)

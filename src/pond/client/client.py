@@ -1,0 +1,222 @@
+"""`Client`: the POND Snapshots API from synchronous Python.
+
+    with Client() as pond:                       # credentials from env or profile
+        snapshot = pond.create("2019-03-13T18:00:00Z", "2019-03-28T18:00:00Z")
+        snapshot = pond.wait(snapshot, timeout=3600)
+        download = pond.download(snapshot, Path("out"), parallel=4)
+        for row in download.iter_rows():
+            ...
+
+Every method raises a `pond.client.errors.ClientError` subclass on failure.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import httpx
+
+from pond.client import protocol
+from pond.client.auth import ClientCredentialsAuth, Token, cache_dir_for
+from pond.client.backoff import Backoff, Deadline, next_delay, poll_delay, retry_after
+from pond.client.config import ClientConfig, Secret, resolve
+from pond.client.download import Downloader, LinkBook, ProgressCallback
+from pond.client.errors import WaitTimeout
+from pond.client.models import Snapshot
+from pond.client.parts import plan
+from pond.client.protocol import Call
+from pond.client.results import Download
+
+USER_AGENT = "pond-client"
+SnapshotRef = Snapshot | str
+
+
+class Client:
+    """A synchronous client; safe to share between threads. Close it, or use `with`.
+
+    Credentials and endpoints resolve as `pond.client.config.resolve` says,
+    unless a whole `config` is given. `token_cache` keeps tokens on disk
+    (True: the user's cache directory, or a directory of your choice).
+    Raises `ConfigurationError` when no credentials can be found.
+    """
+
+    def __init__(
+        self,
+        client_id: str | None = None,
+        client_secret: str | Secret | None = None,
+        *,
+        api_url: str | None = None,
+        token_url: str | None = None,
+        profile: str | None = None,
+        config: ClientConfig | None = None,
+        token_cache: bool | Path = False,
+        timeout: float = 30.0,
+        retries: int = 4,
+        backoff: Backoff | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.config = config or resolve(
+            client_id=client_id,
+            client_secret=client_secret,
+            api_url=api_url,
+            token_url=token_url,
+            profile=profile,
+        )
+        self._auth = ClientCredentialsAuth(self.config, cache_dir=cache_dir_for(token_cache))
+        self._retries = retries
+        self._backoff = backoff or Backoff()
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            headers={"User-Agent": USER_AGENT},
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return f"Client(api_url={self.config.api_url!r}, client_id={self.config.client_id!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def token(self) -> Token:
+        """A valid access token (from the cache, or fetched now)."""
+        try:
+            return self._auth.fetch_sync(self._http)
+        except httpx.TransportError as error:
+            raise protocol.unreachable(self.config.token_url, error) from None
+
+    def _send(self, call: Call) -> httpx.Response:
+        """Send `call` with the token, retrying transient failures with backoff."""
+        attempt = 0
+        while True:
+            try:
+                response = self._http.request(
+                    call.method, call.url, data=call.data, headers=call.headers, auth=self._auth
+                )
+            except httpx.TransportError as error:
+                if attempt >= self._retries or not protocol.retry_error(call, error):
+                    raise protocol.unreachable(call.url, error) from None
+                delay = next_delay(self._backoff, attempt, None)
+            else:
+                if attempt >= self._retries or not protocol.retry_answer(
+                    call, response.status_code
+                ):
+                    return response
+                delay = next_delay(self._backoff, attempt, retry_after(response.headers))
+            attempt += 1
+            time.sleep(delay)
+
+    def _href(self, snapshot: SnapshotRef) -> str:
+        if isinstance(snapshot, Snapshot):
+            return snapshot.href
+        return protocol.snapshot_href(self.config.api_url, snapshot)
+
+    def create(
+        self,
+        created_at_from: datetime | str,
+        created_at_to: datetime | str,
+        entity: str = "event",
+        *,
+        idempotency_key: str | None = None,
+        **extra: str | int | float | bool,
+    ) -> Snapshot:
+        """Schedule a snapshot of `entity` rows created in `[created_at_from, created_at_to)`.
+
+        Times must carry a zone (`UsageError` otherwise). `extra` form fields are
+        passed through for server extensions. Raises `RequestRejected` for a
+        range the server refuses, `AuthenticationFailed`, `ServiceUnavailable`.
+        """
+        call = protocol.create_call(
+            self.config.api_url, created_at_from, created_at_to, entity, extra, idempotency_key
+        )
+        return protocol.read_created(self._send(call))
+
+    def get(self, snapshot: SnapshotRef) -> Snapshot:
+        """The snapshot as the server describes it now (links freshly signed when complete).
+
+        `snapshot` is a `Snapshot`, an href or an id. Raises `SnapshotNotFound`,
+        `SnapshotExpired`.
+        """
+        return protocol.read_snapshot(self._send(protocol.get_call(self._href(snapshot))))
+
+    def list(self) -> list[Snapshot]:
+        """The client's snapshots, when the server offers a list (`NotOffered` otherwise)."""
+        return protocol.read_list(self._send(protocol.list_call(self.config.api_url)))
+
+    def delete(self, snapshot: SnapshotRef) -> None:
+        """Delete a snapshot and its files, when the server offers it (`NotOffered` otherwise)."""
+        protocol.read_deleted(self._send(protocol.delete_call(self._href(snapshot))))
+
+    def wait(
+        self,
+        snapshot: SnapshotRef,
+        *,
+        timeout: float | None = None,
+        progress: Callable[[Snapshot], None] | None = None,
+        backoff: Backoff | None = None,
+    ) -> Snapshot:
+        """Poll until the snapshot is complete, and return it (with fresh links).
+
+        Polls back off exponentially with jitter and never come sooner than the
+        server's `Retry-After`; `progress` gets every description polled.
+        Raises `SnapshotFailed`, `SnapshotExpired`, or `WaitTimeout` after `timeout` seconds.
+        """
+        deadline = Deadline(timeout)
+        backoff = backoff or self._backoff
+        href = self._href(snapshot)
+        attempt = 0
+        while True:
+            response = self._send(protocol.get_call(href))
+            current = protocol.read_snapshot(response)
+            if progress is not None:
+                progress(current)
+            if protocol.check_finished(current):
+                return current
+            delay = poll_delay(backoff, attempt, response.headers, deadline)
+            if delay is None:
+                raise WaitTimeout(
+                    f"snapshot {current.id} is still {current.state} after {timeout:g}s",
+                    hint=f"wait more with `pond snapshot wait {current.id}`",
+                )
+            time.sleep(delay)
+            attempt += 1
+
+    def download(
+        self,
+        snapshot: SnapshotRef,
+        directory: Path,
+        *,
+        parallel: int = 4,
+        progress: ProgressCallback | None = None,
+        replace: bool = False,
+    ) -> Download:
+        """Download every part of a complete snapshot into `directory`, `parallel` at a time.
+
+        Parts already there are kept, partial ones continue where they stopped.
+        Each part is checked against its size, row count and checksum before it
+        is renamed into place. Raises `SnapshotNotReady` (wait first),
+        `IntegrityError`, `LinkRefused`, `SnapshotExpired`, `ServiceUnavailable`,
+        and `UsageError` when `directory` holds another snapshot (unless `replace`).
+        """
+        current = snapshot if isinstance(snapshot, Snapshot) else self.get(snapshot)
+        parts = plan(current, directory, replace=replace)
+        downloader = Downloader(
+            self._http, LinkBook(current, self.get), backoff=self._backoff, progress=progress
+        )
+        downloader.run(parts, parallel)
+        return Download(current, directory, tuple(part.final for part in parts))

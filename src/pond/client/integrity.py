@@ -1,0 +1,128 @@
+"""Is a downloaded part what the server described? Size, data rows and checksum.
+
+Rows are CSV records minus the header. A quoted field may hold newlines, so
+records are counted by a scan that knows about quotes (RFC 4180: a quote
+inside a quoted field is doubled, so quote parity tells whether a newline
+ends a record). Files are read in chunks: memory stays flat whatever the size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from pond.client.errors import IntegrityError
+from pond.client.models import Item
+
+CHUNK = 1 << 20
+_ALGORITHMS = ("sha256", "sha1", "md5")
+
+
+class RecordCounter:
+    """Counts CSV records in bytes fed in any chunking."""
+
+    def __init__(self) -> None:
+        self.records = 0
+        self._in_quotes = False
+        self._open = False  # bytes seen since the last record ended
+
+    def feed(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        if not self._in_quotes and b'"' not in chunk:
+            self.records += chunk.count(b"\n")
+        else:
+            segments = chunk.split(b"\n")
+            for segment in segments[:-1]:
+                if segment.count(b'"') % 2:
+                    self._in_quotes = not self._in_quotes
+                if not self._in_quotes:
+                    self.records += 1
+            if segments[-1].count(b'"') % 2:
+                self._in_quotes = not self._in_quotes
+        self._open = self._in_quotes or not chunk.endswith(b"\n")
+
+    def total(self) -> int:
+        """Records so far, counting a last record that lacks its newline."""
+        return self.records + (1 if self._open else 0)
+
+
+@dataclass(frozen=True)
+class Checksum:
+    algorithm: str
+    hexdigest: str
+
+
+def expected_checksum(item: Item) -> Checksum | None:
+    """The checksum the server gave for `item`, if any.
+
+    Read from `checksum` (`"sha256:<hex>"`) or a field named for the algorithm
+    (`"sha256": "<hex>"`).
+    """
+    value: Any = item.extra.get("checksum")
+    if isinstance(value, str) and ":" in value:
+        algorithm, _, digest = value.partition(":")
+        if algorithm.lower() in _ALGORITHMS:
+            return Checksum(algorithm.lower(), digest.lower())
+    for algorithm in _ALGORITHMS:
+        named = item.extra.get(algorithm)
+        if isinstance(named, str) and named:
+            return Checksum(algorithm, named.lower())
+    return None
+
+
+@dataclass(frozen=True)
+class Scan:
+    size: int
+    rows: int
+    hexdigest: str | None
+
+
+def scan(path: Path, algorithm: str | None = None) -> Scan:
+    """Bytes, data rows (records minus the header) and optionally a digest of `path`."""
+    counter = RecordCounter()
+    digest = hashlib.new(algorithm) if algorithm else None
+    size = 0
+    with path.open("rb") as stream:
+        while chunk := stream.read(CHUNK):
+            size += len(chunk)
+            counter.feed(chunk)
+            if digest is not None:
+                digest.update(chunk)
+    return Scan(size, max(0, counter.total() - 1), digest.hexdigest() if digest else None)
+
+
+def verify(path: Path, item: Item, name: str) -> Scan:
+    """Check `path` against `item`'s size, count and checksum; `IntegrityError` on a mismatch."""
+    checksum = expected_checksum(item)
+    result = scan(path, checksum.algorithm if checksum else None)
+    problems = []
+    if item.size is not None and result.size != item.size:
+        problems.append(f"{result.size} bytes where the server said {item.size}")
+    if item.count is not None and result.rows != item.count:
+        problems.append(f"{result.rows} data rows where the server said {item.count}")
+    if checksum is not None and result.hexdigest != checksum.hexdigest:
+        said = checksum.hexdigest
+        problems.append(f"{checksum.algorithm} {result.hexdigest} where the server said {said}")
+    if problems:
+        raise IntegrityError(
+            f"part {name} failed its integrity check: {'; '.join(problems)}",
+            hint="run the download again: the part is fetched anew",
+        )
+    return result
+
+
+def header_end(stream: BinaryIO) -> int:
+    """The offset just past the first record (the header) of a CSV stream."""
+    in_quotes = False
+    offset = 0
+    while chunk := stream.read(CHUNK):
+        for index, byte in enumerate(chunk):
+            if byte == 0x22:  # a quote
+                in_quotes = not in_quotes
+            elif byte == 0x0A and not in_quotes:
+                return offset + index + 1
+        offset += len(chunk)
+    return offset

@@ -1,0 +1,5 @@
+"""The client's integration fixtures (shared with its acceptance tests)."""
+
+from tests.integration.client.fixtures import acme, behind_proxy, make_setup
+
+__all__ = ["acme", "behind_proxy", "make_setup"]

@@ -1,0 +1,78 @@
+"""The SDK's public surface, and that it stays free of the server stack."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pond.client
+
+SERVER_MODULES = ("starlette", "psycopg", "procrastinate", "jwt", "pydantic_settings", "uvicorn")
+
+
+def test_public_names_are_exported() -> None:
+    assert sorted(pond.client.__all__) == sorted(
+        [
+            "AsyncClient",
+            "AuthenticationFailed",
+            "Backoff",
+            "Client",
+            "ClientConfig",
+            "ClientCredentialsAuth",
+            "ClientError",
+            "ConfigurationError",
+            "Download",
+            "IntegrityError",
+            "Item",
+            "LinkRefused",
+            "NotOffered",
+            "PartProgress",
+            "Query",
+            "RequestRejected",
+            "Secret",
+            "ServiceUnavailable",
+            "Snapshot",
+            "SnapshotExpired",
+            "SnapshotFailed",
+            "SnapshotNotFound",
+            "SnapshotNotReady",
+            "Token",
+            "UsageError",
+            "WaitTimeout",
+            "iter_rows",
+            "merge",
+            "resolve",
+        ]
+    )
+    for name in pond.client.__all__:
+        assert getattr(pond.client, name).__module__.startswith("pond.client")
+
+
+def test_importing_the_sdk_and_client_commands_loads_no_server_module() -> None:
+    code = (
+        "import sys, pond.client, pond.cli.client_commands\n"
+        f"loaded = [m for m in sys.modules if m.split('.')[0] in {SERVER_MODULES!r}]\n"
+        "print(','.join(loaded))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == ""
+
+
+def test_every_client_error_has_a_documented_exit_code() -> None:
+    from pond.client import errors
+
+    codes = {
+        name: getattr(errors, name).exit_code
+        for name in dir(errors)
+        if isinstance(getattr(errors, name), type)
+        and issubclass(getattr(errors, name), errors.ClientError)
+    }
+    assert set(codes.values()) <= set(range(1, 10))
+    assert codes["UsageError"] == 2
+    assert codes["AuthenticationFailed"] == 3
+    assert codes["SnapshotNotFound"] == 4
+    assert codes["SnapshotExpired"] == codes["SnapshotFailed"] == 5
+    assert codes["IntegrityError"] == 6
+    assert codes["WaitTimeout"] == 7
+    assert codes["ConfigurationError"] == 8
+    assert codes["ServiceUnavailable"] == 9
