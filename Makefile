@@ -43,9 +43,10 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(if $(QUICK),--quick,)
 
-# Regenerate the CLI reference in docs/ from --help.
+# Regenerate the CLI references in docs/ from --help.
 docs-cli: $(STAMP)
 	$(BIN)/python -m pond.cli.reference > docs/cli.md
+	$(BIN)/python -m pond.cli.client_reference docs/client.md
 
 # Remove the virtual environment and local data.
 clean:

@@ -18,7 +18,7 @@ The tree::
     ├── LinkRefused                a download link that is expired, altered or unknown (403)
     └── Unavailable                the database is out of reach (503)
 
-HTTP answers are made from these in exactly one place (`pond.http.errors`) and CLI
+HTTP answers are made from these in exactly one place (`pond.api.errors`) and CLI
 messages and exit codes in exactly one place (`pond.cli.output`).
 """
 

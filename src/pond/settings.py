@@ -7,6 +7,7 @@ environment at import time.
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -98,8 +99,11 @@ class Settings(BaseSettings):
     def _check_storage_url(cls, value: str | None) -> str | None:
         if value is None or value == "":
             return None
-        if not value.startswith("file://"):
+        parts = urlsplit(value)
+        if parts.scheme != "file":
             raise ValueError("must be a file:// URL (S3 storage is not available yet)")
+        if parts.netloc or not parts.path.startswith("/"):
+            raise ValueError("must be an absolute file URL with three slashes: file:///srv/pond")
         return value
 
     @property
@@ -118,6 +122,10 @@ def load_settings(**overrides: Any) -> Settings:
     """Read and validate the settings, or raise `ConfigError` naming the bad variable."""
     try:
         return Settings(**overrides)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"pond.toml is not valid TOML: {exc}", hint="fix the file or remove it"
+        ) from None
     except ValidationError as exc:
         problems = []
         for error in exc.errors():

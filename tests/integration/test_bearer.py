@@ -37,7 +37,7 @@ def test_missing_token_is_401_with_www_authenticate(pond_server: RunningServer) 
         {"exp": int(time.time()) - 60},
         {"iat": int(time.time()) + 600, "exp": int(time.time()) + 1200},
         {"nbf": int(time.time()) + 600},
-        {"iss": "https://evil.example.com"},
+        {"iss": "urn:evil"},
         {"token_use": "id"},
         {"_kid": "no-such-key"},
     ],
@@ -159,3 +159,34 @@ def test_token_of_expired_lifetime_is_refused(
     answer = httpx.get(f"{server.base_url}/insights/snapshots/x", headers=bearer(token))
     assert answer.status_code == 401
     assert "expired" in answer.json()["error_description"]
+
+
+def test_issuer_is_pinned_by_the_public_url(
+    start_server: Callable[..., RunningServer], client_credentials: Creds
+) -> None:
+    server = start_server(public_url="https://pond.example.com")
+    client_id, secret = client_credentials("acme")
+    answer = httpx.post(
+        server.token_url, auth=(client_id, secret), data={"grant_type": "client_credentials"}
+    )
+    token = answer.json()["access_token"]
+    assert (
+        jwt.decode(token, options={"verify_signature": False})["iss"] == server.settings.public_url
+    )
+    created = schedule(server.base_url, token)
+    assert created.status_code == 202
+    assert created.json()["snapshot"]["href"].startswith("https://pond.example.com/insights/")
+    foreign = forge_token(server.conninfo, **valid_claims(client_id, "https://evil.example.com"))
+    answer = schedule(server.base_url, foreign)
+    assert answer.status_code == 401
+    assert "another server" in answer.json()["error_description"]
+
+
+def test_without_a_public_url_any_host_name_of_the_server_accepts_its_tokens(
+    pond_server: RunningServer, client_credentials: Creds, get_token: Token
+) -> None:
+    token = get_token(*client_credentials("acme"))
+    other_name = pond_server.base_url.replace("127.0.0.1", "localhost")
+    answer = schedule(other_name, token)
+    assert answer.status_code == 202
+    assert answer.json()["snapshot"]["href"].startswith(other_name)

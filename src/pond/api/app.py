@@ -10,10 +10,12 @@ from typing import Any
 import structlog
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from pond.api.access_log import AccessLog
 from pond.api.errors import HANDLERS
 from pond.api.state import AppState
 from pond.auth import router as auth_router
@@ -80,4 +82,9 @@ def create_app(settings: Settings, conninfo: str, *, run_worker: bool = True) ->
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
     ]
-    return Starlette(routes=routes, exception_handlers=HANDLERS, lifespan=lifespan)
+    return Starlette(
+        routes=routes,
+        exception_handlers=HANDLERS,
+        lifespan=lifespan,
+        middleware=[Middleware(AccessLog)],
+    )

@@ -7,6 +7,8 @@ Every API error has one JSON shape, `{"error": code, "error_description": text}`
 
 from __future__ import annotations
 
+from xml.sax.saxutils import escape
+
 import structlog
 from psycopg import OperationalError
 from psycopg_pool import PoolTimeout
@@ -34,7 +36,7 @@ def error_response(status: int, code: str, description: str) -> JSONResponse:
 def _s3_error(code: str, message: str, status: int) -> Response:
     body = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f"<Error><Code>{code}</Code><Message>{message}</Message></Error>"
+        f"<Error><Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
     )
     return Response(body, status_code=status, media_type="application/xml")
 
@@ -79,7 +81,13 @@ async def database_down(request: Request, exc: Exception) -> Response:
     return response
 
 
+async def unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("request.crashed", path=request.url.path)
+    return error_response(500, "internal_error", "the server failed; the error was logged")
+
+
 HANDLERS = {
+    Exception: unexpected,
     PondError: pond_error,
     HTTPException: http_error,
     OperationalError: database_down,

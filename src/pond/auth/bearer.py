@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from pond.api.state import app_state, base_url
+from pond.api.state import app_state
 from pond.auth import SNAPSHOTS_SCOPE, tokens
 from pond.clients import repository
 from pond.errors import AuthError
@@ -30,7 +30,7 @@ async def authenticate(request: Request, scope: str = SNAPSHOTS_SCOPE) -> Princi
             "an access token is required: send 'Authorization: Bearer <token>'",
         )
     state = app_state(request)
-    claims = tokens.verify(state.keys, value.strip(), issuer=base_url(request))
+    claims = tokens.verify(state.keys, value.strip(), issuer=state.settings.public_url)
     async with state.pool.connection() as conn:
         client = await repository.get(conn, claims.client_id)
     if client is None or not client.active:

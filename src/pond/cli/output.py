@@ -6,9 +6,9 @@ Exit codes (stable, documented in docs/cli.md):
 0     success
 1     unexpected failure (a bug: please report it)
 2     usage: bad arguments or input
-3     authentication or authorisation refused
-4     not found
-5     the snapshot failed or expired
+3     authentication or authorisation refused (credentials, token, download links)
+4     not found (a snapshot, or an endpoint the server does not offer)
+5     the snapshot failed, expired, or is not complete
 6     integrity check failed (size, rows or checksum)
 7     timed out waiting
 8     configuration error

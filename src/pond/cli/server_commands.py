@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +17,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 T = TypeVar("T")
 console = Console(highlight=False)
@@ -53,15 +55,16 @@ def serve(
     worker: bool = typer.Option(True, help="Also run export jobs in this process."),
 ) -> None:
     """Run the API (and, by default, an export worker) until interrupted."""
-    import uvicorn
-
     from pond import logs
     from pond.api.app import create_app
+    from pond.api.serving import bind
+    from pond.api.serving import serve as serve_app
 
+    bind(host, port).close()  # say a taken port now, before starting anything else
     with _database() as (settings, conninfo):
         logs.configure(settings.log_format)
         app = create_app(settings, conninfo, run_worker=worker)
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        serve_app(app, host, port)
 
 
 def worker_command(
@@ -78,6 +81,7 @@ def worker_command(
         logs.configure(settings.log_format)
         keys = _with_connection(conninfo, load_keyring)
         runtime = JobRuntime(settings=settings, conninfo=conninfo, store=open_store(settings, keys))
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         asyncio.run(run_worker(runtime, concurrency=concurrency or None))
 
 
@@ -142,7 +146,10 @@ def clients_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.
     if as_json:
         typer.echo(json.dumps(rows))
         return
-    table = Table("client_id", "name", "org", "state", "created_at")
+    # Ids are what operators copy: never cut them, fold the other columns instead.
+    table = Table(
+        Column("client_id", no_wrap=True, min_width=26), "name", "org", "state", "created_at"
+    )
     for row in rows:
         table.add_row(*row.values())
     console.print(table)
@@ -186,7 +193,7 @@ def seed(
     from pond.events import seeding
     from pond.snapshots.dates import parse_range
 
-    lower, upper = parse_range(start, end)
+    lower, upper = parse_range(start, end, names=("--from", "--to"))
     with _database() as (_, conninfo):
         written = seeding.seed(
             conninfo, org=org, start=lower, end=upper, count=count, seed=random_seed

@@ -66,6 +66,12 @@ def start(data_dir: Path) -> tuple[str, Any]:
     return server.get_uri(database=DATABASE), server
 
 
+def stop(server: Any) -> None:
+    """Leave the embedded server; it stops if no other live pond process uses it."""
+    _forget_dead_processes(Path(server.pgdata))
+    server.cleanup()
+
+
 def ensure_database(server_url: str, name: str) -> None:
     """Create database `name` on the server if it does not exist yet."""
     with psycopg.connect(server_url, autocommit=True) as conn:

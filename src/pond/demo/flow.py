@@ -27,6 +27,8 @@ from rich.console import Console
 from rich.json import JSON
 from rich.table import Table
 
+from pond.db import embedded
+
 FROM = "2019-03-13T18:00:00.000Z"
 TO = "2019-03-28T18:00:00.000Z"
 ORG = "acme"
@@ -85,7 +87,6 @@ def _wait_ready(url: str, server: subprocess.Popen[bytes], timeout: float = 60) 
 def run_demo(console: Console, *, keep: bool = False, count: int = 26990) -> int:
     """Run the demo; return the exit code (0 when every check passed)."""
     from pond.clients import service as clients
-    from pond.db import embedded
     from pond.db.migrate import upgrade
     from pond.events import seeding
     from pond.snapshots.dates import parse_instant
@@ -154,7 +155,7 @@ def run_demo(console: Console, *, keep: bool = False, count: int = 26990) -> int
             except subprocess.TimeoutExpired:
                 server.kill()
         if database is not None:
-            database.cleanup()
+            embedded.stop(database)
         if not keep:
             shutil.rmtree(data_dir, ignore_errors=True)
 

@@ -14,7 +14,7 @@ from pond.entities import EVENT
 from pond.errors import ImportRejected
 
 _REQUIRED = ("created_at", "event_type")
-_LINE = re.compile(r"line (\d+)")
+_LINE = re.compile(r"COPY \w+, line (\d+)")
 _CHUNK = 1 << 20
 
 
@@ -55,10 +55,14 @@ def import_csv(conninfo: str, *, org: str, path: Path) -> int:
             ).fetchone()
             assert row is not None
             conn.execute(
-                "CREATE TEMP TABLE import_rows (LIKE events INCLUDING DEFAULTS) ON COMMIT DROP"
+                "CREATE TEMP TABLE incoming_events (LIKE events INCLUDING DEFAULTS) ON COMMIT DROP"
             )
-            conn.execute("ALTER TABLE import_rows ALTER COLUMN org_id DROP NOT NULL")
-            statement = sql.SQL("COPY import_rows ({}) FROM STDIN (FORMAT csv, HEADER true)")
+            # Filled in below: the organisation from --org, the id from the identity if absent.
+            conn.execute(
+                "ALTER TABLE incoming_events ALTER COLUMN org_id DROP NOT NULL,"
+                " ALTER COLUMN id DROP NOT NULL"
+            )
+            statement = sql.SQL("COPY incoming_events ({}) FROM STDIN (FORMAT csv, HEADER true)")
             with (
                 conn.cursor() as cur,
                 cur.copy(statement.format(column_list)) as copy,
@@ -68,7 +72,7 @@ def import_csv(conninfo: str, *, org: str, path: Path) -> int:
                     copy.write(block)
             targets = [c for c in EVENT.columns if c in columns]
             insert = sql.SQL(
-                "INSERT INTO events (org_id, {cols}) SELECT %s, {cols} FROM import_rows"
+                "INSERT INTO events (org_id, {cols}) SELECT %s, {cols} FROM incoming_events"
             ).format(cols=sql.SQL(", ").join(sql.Identifier(c) for c in targets))
             loaded = conn.execute(insert, (row[0],)).rowcount
             if "id" in columns:
@@ -84,8 +88,11 @@ def import_csv(conninfo: str, *, org: str, path: Path) -> int:
         context = exc.diag.context or ""
         match = _LINE.search(context)
         where = f"line {match[1]}" if match else "a row"
+        problem = (exc.diag.message_primary or "invalid value").replace(
+            ' of relation "incoming_events"', ""
+        )
         raise ImportRejected(
-            f"{where}: {exc.diag.message_primary}; nothing was imported",
+            f"{where}: {problem}; nothing was imported",
             hint="fix that row (the export format is documented in docs/events.md) and run again",
         ) from None
     return int(loaded)

@@ -76,6 +76,8 @@ def generate_rows(
             i = block_start + j
             # Each event sits at a random point of its own slot: spread, ordered, < end.
             moment = base + timedelta(seconds=(i + rng.random() * 0.999) * step)
+            if moment >= end:  # microsecond rounding in a very dense range
+                moment = end - timedelta(microseconds=1)
             kind = types[j]
             value = f"{rng.random() * 200:.4f}" if kind in ("purchase", "checkout") else r"\N"
             lines.append(

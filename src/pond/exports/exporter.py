@@ -133,6 +133,8 @@ def export(
     writer: _PartWriter | None = None
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        # Timestamps print in UTC whatever the server's time zone.
+        conn.execute("SET LOCAL TIME ZONE 'UTC'")
         with conn.cursor() as cur, cur.copy(query, (job.org_id, job.start, job.end)) as copy:
             try:
                 for message in copy:

@@ -34,13 +34,15 @@ def parse_instant(name: str, value: object) -> datetime:
         raise InvalidDateRange(f"{name} is out of range: {text!r}") from None
 
 
-def parse_range(start: object, end: object) -> tuple[datetime, datetime]:
-    """The half-open range `[created_at_from, created_at_to)`, checked for order."""
-    lower = parse_instant("created_at_from", start)
-    upper = parse_instant("created_at_to", end)
+def parse_range(
+    start: object, end: object, *, names: tuple[str, str] = ("created_at_from", "created_at_to")
+) -> tuple[datetime, datetime]:
+    """The half-open range `[start, end)`, checked for order; errors use `names`."""
+    lower = parse_instant(names[0], start)
+    upper = parse_instant(names[1], end)
     if lower >= upper:
         raise InvalidDateRange(
-            "created_at_from must be earlier than created_at_to"
+            f"{names[0]} must be earlier than {names[1]}"
             f" (got {format_instant(lower)} and {format_instant(upper)})"
         )
     return lower, upper

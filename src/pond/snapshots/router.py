@@ -26,6 +26,9 @@ async def _parameters(request: Request) -> dict[str, Any]:
             "the request has no Content-Type, so its parameters were ignored;"
             " send -H 'Content-Type: application/x-www-form-urlencoded' (or application/json)"
         )
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > _MAX_BODY:
+        raise InputError(f"the request body is larger than {_MAX_BODY} bytes")
     body = await request.body()
     if len(body) > _MAX_BODY:
         raise InputError(f"the request body is larger than {_MAX_BODY} bytes")

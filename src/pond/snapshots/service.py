@@ -51,7 +51,7 @@ async def find(conn: Conn, principal: Principal, snapshot_id: str) -> SnapshotRe
     if record.state == "expired" or record.expires_at <= datetime.now(UTC):
         raise SnapshotGone(
             f"snapshot {record.id} expired at {format_instant(record.expires_at)}"
-            " and its files were deleted; schedule a new snapshot"
+            " and its files are no longer available; schedule a new snapshot"
         )
     return record
 

@@ -35,9 +35,6 @@ class ObjectStore(Protocol):
     def stage(self, key: str) -> StagedWriter:
         """A writer for a new object at `key` (invisible until committed)."""
 
-    def discard_staged(self, prefix: str) -> None:
-        """Remove leftovers of writers that died before commit or abort."""
-
     def delete_prefix(self, prefix: str) -> None:
         """Delete every object whose key starts with `prefix/`."""
 

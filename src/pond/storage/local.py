@@ -67,12 +67,6 @@ class LocalStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         return LocalWriter(path, key)
 
-    def discard_staged(self, prefix: str) -> None:
-        folder = self.root / prefix
-        if folder.is_dir():
-            for leftover in folder.glob(f"{_STAGING_PREFIX}*"):
-                leftover.unlink(missing_ok=True)
-
     def delete_prefix(self, prefix: str) -> None:
         shutil.rmtree(self.root / prefix, ignore_errors=True)
 
