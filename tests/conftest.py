@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import socket
 import threading
 import time
@@ -19,12 +20,16 @@ import psycopg
 import pytest
 import uvicorn
 
+from pond import logs
 from pond.clients import service as clients
 from pond.db import embedded
 from pond.db.migrate import upgrade
 from pond.settings import Settings, load_settings
 
 TEMPLATE = "pond_template"
+
+# Servers run in threads of the test process: keep their per-request lines out of the report.
+logs.configure("json", logging.WARNING)
 _counter = itertools.count()
 
 
