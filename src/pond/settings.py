@@ -7,6 +7,7 @@ environment at import time.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from pydantic_settings import (
 from pond.errors import ConfigError
 
 ENV_PREFIX = "POND_"
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 class Settings(BaseSettings):
@@ -50,6 +52,12 @@ class Settings(BaseSettings):
     part_max_rows: int = Field(
         default=1_000_000, ge=1, description="Most data rows in one exported part."
     )
+    export_streams: int = Field(
+        default=2,
+        ge=1,
+        le=32,
+        description="Parts of one snapshot exported at once, each on its own connection.",
+    )
     link_ttl: int = Field(
         default=3600, ge=1, description="Lifetime of a signed download link, seconds."
     )
@@ -70,6 +78,15 @@ class Settings(BaseSettings):
         default="auto",
         pattern="^(auto|json|console)$",
         description="auto: pretty on a terminal, JSON otherwise.",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="S3-compatible server for s3:// storage; unset: AWS S3.",
+    )
+    s3_region: str | None = Field(
+        default=None,
+        pattern="^[a-z0-9-]{1,32}$",
+        description="Region of the s3:// bucket; unset: the AWS default chain.",
     )
 
     @classmethod
@@ -100,16 +117,33 @@ class Settings(BaseSettings):
         if value is None or value == "":
             return None
         parts = urlsplit(value)
+        if parts.scheme == "s3":
+            if not _BUCKET.match(parts.netloc) or parts.query or parts.fragment:
+                raise ValueError(
+                    "must be s3://bucket or s3://bucket/prefix with a valid bucket name"
+                    " (3-63 lower-case letters, digits, dots and hyphens)"
+                )
+            return value.rstrip("/")
         if parts.scheme != "file":
-            raise ValueError("must be a file:// URL (S3 storage is not available yet)")
+            raise ValueError("must be a file:///path or s3://bucket/prefix URL")
         if parts.netloc or not parts.path.startswith("/"):
             raise ValueError("must be an absolute file URL with three slashes: file:///srv/pond")
         return value
 
+    @field_validator("s3_endpoint_url")
+    @classmethod
+    def _check_s3_endpoint_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http(s) URL such as http://127.0.0.1:9000")
+        return value.rstrip("/")
+
     @property
     def objects_dir(self) -> Path:
         """Directory of the local object store."""
-        if self.storage_url:
+        if self.storage_url and self.storage_url.startswith("file:"):
             return Path(urlsplit(self.storage_url).path)
         return self.data_dir / "objects"
 

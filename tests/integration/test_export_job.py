@@ -54,8 +54,12 @@ def exported_ids(root: Path, sid: uuid.UUID) -> list[int]:
     return ids
 
 
+@pytest.mark.parametrize("streams", [1, 3])
 def test_rows_arriving_during_an_export_are_not_in_it(
-    conninfo: str, client_credentials: Callable[[str], tuple[str, str]], tmp_path: Path
+    conninfo: str,
+    client_credentials: Callable[[str], tuple[str, str]],
+    tmp_path: Path,
+    streams: int,
 ) -> None:
     seeding.seed(conninfo, org="acme", start=FROM, end=TO, count=1000)
     sid = new_snapshot(conninfo, client_credentials)
@@ -81,7 +85,9 @@ def test_rows_arriving_during_an_export_are_not_in_it(
     store = PausingStore(tmp_path, LinkSigner("k", b"s" * 32))
     result: list[int] = []
     worker = threading.Thread(
-        target=lambda: result.append(exporter.run(conninfo, store, sid, max_rows=300))
+        target=lambda: result.append(
+            exporter.run(conninfo, store, sid, max_rows=300, streams=streams)
+        )
     )
     worker.start()
     assert first_write.wait(30)
@@ -200,3 +206,33 @@ def test_stored_object_records_size_and_digest(tmp_path: Path) -> None:
     assert not path.exists()
     stored = writer.commit()
     assert stored == StoredObject(key, 5, hashlib.sha256(b"id\n1\n").hexdigest())
+
+
+def test_parallel_parts_are_exact_even_when_times_tie(
+    conninfo: str, client_credentials: Callable[[str], tuple[str, str]], tmp_path: Path
+) -> None:
+    sid = new_snapshot(conninfo, client_credentials)
+    with psycopg.connect(conninfo) as conn:
+        org_id = conn.execute("SELECT org_id FROM snapshots WHERE id = %s", (sid,)).fetchone()[0]  # type: ignore[index]
+        # 250 rows share one instant: parts must be cut by (time, id), not by time alone.
+        conn.execute(
+            "INSERT INTO events (org_id, created_at, event_type)"
+            " SELECT %s, %s, 'tie' FROM generate_series(1, 250)",
+            (org_id, FROM),
+        )
+        conn.execute(
+            "INSERT INTO events (org_id, created_at, event_type)"
+            " SELECT %s, %s + make_interval(secs => g), 'spread' FROM generate_series(1, 101) g",
+            (org_id, FROM),
+        )
+    assert exporter.run(conninfo, store_at(tmp_path), sid, max_rows=100, streams=4) == 4
+    with psycopg.connect(conninfo) as conn:
+        counts = [
+            r[0]
+            for r in conn.execute(
+                "SELECT row_count FROM snapshot_parts WHERE snapshot_id = %s ORDER BY seq", (sid,)
+            )
+        ]
+        expected = [r[0] for r in conn.execute("SELECT id FROM events ORDER BY created_at, id")]
+    assert counts == [100, 100, 100, 51]
+    assert exported_ids(tmp_path, sid) == expected

@@ -19,18 +19,38 @@ class Entity:
     time_column: str
     columns: tuple[str, ...]
 
-    def export_query(self) -> sql.Composed:
-        """`SELECT <columns>` of one organisation's rows in `[from, to)`, in time order.
+    def _where(self, after: bool, before: bool) -> sql.Composed:
+        """One organisation's rows in `[from, to)`, optionally from key `after` to key `before`.
 
-        Bind parameters: org id, from, to.
+        Bind parameters, in order: org id, from, to, then (time, id) for each bound given.
         """
-        return sql.SQL(
-            "SELECT {columns} FROM {table} WHERE {org} = %s AND {time} >= %s AND {time} < %s"
-            " ORDER BY {time}, id"
-        ).format(
+        org, time = sql.Identifier(self.org_column), sql.Identifier(self.time_column)
+        clauses = [sql.SQL("{} = %s AND {} >= %s AND {} < %s").format(org, time, time)]
+        if after:
+            clauses.append(sql.SQL("({}, id) >= (%s, %s)").format(time))
+        if before:
+            clauses.append(sql.SQL("({}, id) < (%s, %s)").format(time))
+        return sql.SQL(" AND ").join(clauses)
+
+    def export_query(self, *, after: bool = False, before: bool = False) -> sql.Composed:
+        """`SELECT <columns>` of the rows `_where` picks, in (time, id) order."""
+        return sql.SQL("SELECT {columns} FROM {table} WHERE {where} ORDER BY {time}, id").format(
             columns=sql.SQL(", ").join(sql.Identifier(c) for c in self.columns),
             table=sql.Identifier(self.table),
-            org=sql.Identifier(self.org_column),
+            where=self._where(after, before),
+            time=sql.Identifier(self.time_column),
+        )
+
+    def boundary_query(self, *, after: bool) -> sql.Composed:
+        """The (time, id) key of the row `%s` rows further on: where the next part starts.
+
+        Bind parameters: those of `_where`, then the offset.
+        """
+        return sql.SQL(
+            "SELECT {time}, id FROM {table} WHERE {where} ORDER BY {time}, id OFFSET %s LIMIT 1"
+        ).format(
+            table=sql.Identifier(self.table),
+            where=self._where(after, False),
             time=sql.Identifier(self.time_column),
         )
 

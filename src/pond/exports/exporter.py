@@ -1,17 +1,21 @@
 """Stream a snapshot's rows from PostgreSQL into CSV parts, never holding them in memory.
 
-One `COPY (SELECT ...) TO STDOUT (FORMAT csv, HEADER)` runs inside a
-REPEATABLE READ, READ ONLY transaction, so the export is one point-in-time
-view. PostgreSQL sends each row of a COPY as one message (the header too), so
-rows are counted exactly without parsing the CSV; bytes go to storage in large
-blocks. Parts are staged and committed only when complete; the database marks
-the snapshot complete afterwards, so a run that dies leaves nothing visible and
-a rerun simply writes everything again.
+A coordinating REPEATABLE READ, READ ONLY transaction exports its snapshot
+(`pg_export_snapshot`) and plans the parts by walking the index; then each part
+runs its own `COPY (SELECT ...) TO STDOUT (FORMAT csv, HEADER)` on its own
+connection, inside that same snapshot, several at a time. So the export is one
+point-in-time view however many streams read it, and rows are exactly once
+across parts. PostgreSQL sends each row of a COPY as one message (the header
+too), so rows are counted exactly without parsing the CSV; bytes go to storage
+in large blocks. Parts are staged and committed only when complete; the
+database marks the snapshot complete afterwards, so a run that dies leaves
+nothing visible and a rerun simply writes everything again.
 """
 
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -58,96 +62,119 @@ def claim(conn: psycopg.Connection[Any], snapshot_id: uuid.UUID) -> Job | None:
     return Job(snapshot_id, int(row[0]), str(row[1]), row[2], row[3])
 
 
-class _PartWriter:
-    """Cuts the row stream into parts of at most `max_rows` rows, each with the header."""
+Key = tuple[datetime, int]
 
-    def __init__(self, store: ObjectStore, job: Job, header: bytes, max_rows: int) -> None:
-        self._store = store
-        self._prefix = f"{job.snapshot_id}/{job.entity}"
-        self._header = header
-        self._max_rows = max_rows
-        self.parts: list[Part] = []
-        self._writer: StagedWriter | None = None
-        self._rows = 0
-        self._block: list[bytes | bytearray | memoryview] = []
-        self._block_size = 0
 
-    def _open(self) -> StagedWriter:
-        seq = len(self.parts)
-        self._writer = self._store.stage(f"{self._prefix}_{seq:03d}")
-        self._writer.write(self._header)
-        self._rows = 0
-        return self._writer
+@dataclass(frozen=True)
+class PartPlan:
+    """Part `seq` holds the rows from key `after` (included) to key `before` (excluded)."""
 
-    def _flush(self) -> None:
-        if self._block and self._writer is not None:
-            self._writer.write(b"".join(self._block))
-        self._block.clear()
-        self._block_size = 0
+    seq: int
+    after: Key | None
+    before: Key | None
 
-    def add(self, row: bytes | bytearray | memoryview) -> None:
-        if self._writer is None:
-            self._open()
-        self._block.append(row)
-        self._block_size += len(row)
-        self._rows += 1
-        if self._block_size >= _BLOCK:
-            self._flush()
-        if self._rows >= self._max_rows:
-            self.close_part()
 
-    def close_part(self) -> None:
-        if self._writer is None:
-            return
-        self._flush()
-        stored = self._writer.commit()
-        seq = len(self.parts)
-        self.parts.append(Part(seq, f"{self._prefix.split('/')[1]}_{seq:03d}", self._rows, stored))
-        self._writer = None
+def plan_parts(conn: psycopg.Connection[Any], job: Job, max_rows: int) -> list[PartPlan]:
+    """Cut the job's rows into parts of at most `max_rows`, by (time, id) keys.
 
-    def finish(self) -> list[Part]:
-        if self._writer is not None:
-            self.close_part()
-        if not self.parts:
-            # An empty range still yields one part: the header alone, zero rows.
-            self._open()
-            self.close_part()
-        return self.parts
+    Each boundary is found by walking the (org, time, id) index `max_rows` rows on
+    from the previous one, inside the export's snapshot: the parts are exact.
+    """
+    entity = get_entity(job.entity)
+    boundaries: list[Key] = []
+    while True:
+        after = boundaries[-1] if boundaries else None
+        params: list[Any] = [job.org_id, job.start, job.end, *(after or ()), max_rows]
+        row = conn.execute(entity.boundary_query(after=after is not None), params).fetchone()
+        if row is None:
+            break
+        boundaries.append((row[0], int(row[1])))
+    keys: list[Key | None] = [None, *boundaries, None]
+    return [PartPlan(seq, keys[seq], keys[seq + 1]) for seq in range(len(keys) - 1)]
 
-    def abort(self) -> None:
-        if self._writer is not None:
-            self._writer.abort()
-            self._writer = None
+
+def _begin_snapshot(conn: psycopg.Connection[Any], snapshot: psycopg.sql.Composable | None) -> None:
+    """Start the export's kind of transaction, joining `snapshot` when given."""
+    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    if snapshot is not None:
+        conn.execute(psycopg.sql.SQL("SET TRANSACTION SNAPSHOT {}").format(snapshot))
+    # Timestamps print in UTC whatever the server's time zone.
+    conn.execute("SET LOCAL TIME ZONE 'UTC'")
+
+
+def export_part(
+    conninfo: str, snapshot: psycopg.sql.Composable, store: ObjectStore, job: Job, plan: PartPlan
+) -> Part:
+    """COPY one planned part into a committed object, on a connection of its own."""
+    entity = get_entity(job.entity)
+    name = f"{job.entity}_{plan.seq:03d}"
+    query = psycopg.sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, HEADER)").format(
+        entity.export_query(after=plan.after is not None, before=plan.before is not None)
+    )
+    params = [job.org_id, job.start, job.end, *(plan.after or ()), *(plan.before or ())]
+    with psycopg.connect(conninfo) as conn, conn.transaction():
+        _begin_snapshot(conn, snapshot)
+        writer = store.stage(f"{job.snapshot_id}/{name}")
+        try:
+            rows = _copy_into(conn, query, params, writer)
+            stored = writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+    return Part(plan.seq, name, rows, stored)
+
+
+def _copy_into(
+    conn: psycopg.Connection[Any],
+    query: psycopg.sql.Composed,
+    params: list[Any],
+    writer: StagedWriter,
+) -> int:
+    """Stream a COPY into `writer` in large blocks; return the number of data rows."""
+    block: list[bytes | bytearray | memoryview] = []
+    size = 0
+    messages = 0
+    with conn.cursor() as cur, cur.copy(query, params) as copy:
+        for message in copy:
+            block.append(message)
+            size += len(message)
+            messages += 1
+            if size >= _BLOCK:
+                writer.write(b"".join(block))
+                block.clear()
+                size = 0
+    writer.write(b"".join(block))
+    return messages - 1  # the first message is the header
 
 
 def export(
-    conn: psycopg.Connection[Any], store: ObjectStore, job: Job, *, max_rows: int
+    conninfo: str,
+    conn: psycopg.Connection[Any],
+    store: ObjectStore,
+    job: Job,
+    *,
+    max_rows: int,
+    streams: int = 1,
 ) -> list[Part]:
-    """Write the job's rows as committed parts; return them in order."""
-    entity = get_entity(job.entity)
+    """Write the job's rows as committed parts, `streams` at a time; return them in order.
+
+    `conn` holds the coordinating transaction: it exports its snapshot, plans the
+    parts, and stays open while every part's own connection reads through it.
+    """
     # Nothing under this prefix is visible while the snapshot runs: start clean.
     store.delete_prefix(str(job.snapshot_id))
-    query = psycopg.sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, HEADER)").format(
-        entity.export_query()
-    )
-    writer: _PartWriter | None = None
     with conn.transaction():
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        # Timestamps print in UTC whatever the server's time zone.
-        conn.execute("SET LOCAL TIME ZONE 'UTC'")
-        with conn.cursor() as cur, cur.copy(query, (job.org_id, job.start, job.end)) as copy:
-            try:
-                for message in copy:
-                    if writer is None:
-                        writer = _PartWriter(store, job, bytes(message), max_rows)
-                        continue
-                    writer.add(message)
-            except BaseException:
-                if writer is not None:
-                    writer.abort()
-                raise
-    assert writer is not None, "COPY with HEADER always sends the header row"
-    return writer.finish()
+        _begin_snapshot(conn, None)
+        row = conn.execute("SELECT pg_export_snapshot()").fetchone()
+        assert row is not None
+        snapshot = psycopg.sql.Literal(str(row[0]))
+        plans = plan_parts(conn, job, max_rows)
+        with ThreadPoolExecutor(max_workers=max(1, min(streams, len(plans)))) as pool:
+            futures = [
+                pool.submit(export_part, conninfo, snapshot, store, job, plan) for plan in plans
+            ]
+            parts = [future.result() for future in futures]
+    return parts
 
 
 def publish(conn: psycopg.Connection[Any], job: Job, parts: list[Part]) -> None:
@@ -180,14 +207,21 @@ def fail(conn: psycopg.Connection[Any], snapshot_id: uuid.UUID, reason: str) -> 
         )
 
 
-def run(conninfo: str, store: ObjectStore, snapshot_id: uuid.UUID, *, max_rows: int) -> int:
+def run(
+    conninfo: str,
+    store: ObjectStore,
+    snapshot_id: uuid.UUID,
+    *,
+    max_rows: int,
+    streams: int = 1,
+) -> int:
     """Export one snapshot and publish it; return its number of parts (0: nothing to do)."""
     with psycopg.connect(conninfo) as conn:
         job = claim(conn, snapshot_id)
         if job is None:
             log.info("export.skipped", snapshot_id=str(snapshot_id))
             return 0
-        parts = export(conn, store, job, max_rows=max_rows)
+        parts = export(conninfo, conn, store, job, max_rows=max_rows, streams=streams)
         publish(conn, job, parts)
     log.info(
         "export.complete",

@@ -41,7 +41,13 @@ def export_snapshot(context: procrastinate.JobContext, snapshot_id: str) -> None
     bound = log.bind(snapshot_id=snapshot_id, job_id=context.job.id)
     bound.info("export.started")
     try:
-        exporter.run(runtime.conninfo, runtime.store, sid, max_rows=runtime.settings.part_max_rows)
+        exporter.run(
+            runtime.conninfo,
+            runtime.store,
+            sid,
+            max_rows=runtime.settings.part_max_rows,
+            streams=runtime.settings.export_streams,
+        )
     except Exception as exc:
         reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'}"
         with psycopg.connect(runtime.conninfo) as conn:
