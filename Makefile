@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint fmt unit bench docs-cli clean
+.PHONY: demo test lint fmt unit bench chaos docs-cli clean
 
 # Create the virtual environment and install pond with its dev tools (re-run when pyproject changes).
 $(STAMP): pyproject.toml
@@ -42,6 +42,10 @@ unit: $(STAMP)
 # Measure pond against the reference tools and write docs/benchmarks.md (QUICK=1: a small run).
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(if $(QUICK),--quick,)
+
+# Kill workers at random over 20 rounds of exports; nothing may be lost or doubled.
+chaos: $(STAMP)
+	POND_CHAOS_ROUNDS=20 $(BIN)/pytest tests/integration/test_cluster.py -p no:cacheprovider
 
 # Regenerate the CLI references in docs/ from --help.
 docs-cli: $(STAMP)

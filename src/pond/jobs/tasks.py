@@ -25,8 +25,10 @@ log = structlog.get_logger("pond.jobs")
 
 MAX_EXPORT_ATTEMPTS = 3
 MAINTENANCE_QUEUE = "maintenance"
-# A worker silent for this long is taken as dead and its jobs are run again.
-STALLED_AFTER_SECONDS = 30
+# Workers send a heartbeat this often; one silent for STALLED_AFTER_SECONDS is taken
+# as dead (kill -9, machine lost) and its jobs are run again by the others.
+HEARTBEAT_SECONDS = 2
+STALLED_AFTER_SECONDS = 10
 
 
 def _runtime(context: procrastinate.JobContext) -> JobRuntime:
