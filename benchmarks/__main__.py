@@ -12,16 +12,27 @@ from pathlib import Path
 
 import structlog
 
-from benchmarks import download_case, export_case, memory_case, report, seed_case
+from benchmarks import (
+    api_case,
+    client_case,
+    download_case,
+    export_case,
+    memory_case,
+    report,
+    seed_case,
+)
 from benchmarks.environment import Bench, machine, prepare
 from benchmarks.measure import Comparison
 
-FULL_ROWS, FULL_REPEAT = 5_000_000, 3
-QUICK_ROWS, QUICK_REPEAT = 200_000, 2
+FULL_ROWS, FULL_REPEAT, FULL_RUNS, FULL_REQUESTS = 5_000_000, 3, 50, 10_000
+QUICK_ROWS, QUICK_REPEAT, QUICK_RUNS, QUICK_REQUESTS = 200_000, 2, 20, 2_000
 CASES: dict[str, Callable[[Bench], list[Comparison]]] = {
     "export": export_case.compare,
     "seed": seed_case.compare,
     "download": download_case.compare,
+    "client": client_case.compare,
+    "small": api_case.small_snapshot,
+    "get": api_case.authenticated_get,
     "memory": memory_case.compare,
 }
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -32,6 +43,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small sizes: under 3 minutes")
     parser.add_argument("--rows", type=int, help="events to seed (default: 5M, quick 200k)")
     parser.add_argument("--repeat", type=int, help="runs per contender (default: 3, quick 2)")
+    parser.add_argument(
+        "--runs", type=int, help="small snapshots timed for case 4 (default: 50, quick 20)"
+    )
+    parser.add_argument(
+        "--requests", type=int, help="requests per run in case 8 (default: 10000, quick 2000)"
+    )
     parser.add_argument("--out", type=Path, default=DOCS, help="where the report goes (docs/)")
     parser.add_argument(
         "--cases", default=",".join(CASES), help=f"comma-separated subset of {', '.join(CASES)}"
@@ -39,6 +56,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.rows = args.rows or (QUICK_ROWS if args.quick else FULL_ROWS)
     args.repeat = args.repeat or (QUICK_REPEAT if args.quick else FULL_REPEAT)
+    args.runs = args.runs or (QUICK_RUNS if args.quick else FULL_RUNS)
+    args.requests = args.requests or (QUICK_REQUESTS if args.quick else FULL_REQUESTS)
     unknown = set(args.cases.split(",")) - set(CASES)
     if unknown:
         parser.error(f"unknown cases: {', '.join(sorted(unknown))}")
@@ -47,9 +66,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def size_name(args: argparse.Namespace) -> str:
     """`quick` or `full` for the standard sizes, `custom` for anything else."""
-    if (args.rows, args.repeat) == (QUICK_ROWS, QUICK_REPEAT):
+    sizes = (args.rows, args.repeat, args.runs, args.requests)
+    if sizes == (QUICK_ROWS, QUICK_REPEAT, QUICK_RUNS, QUICK_REQUESTS):
         return "quick"
-    if (args.rows, args.repeat) == (FULL_ROWS, FULL_REPEAT):
+    if sizes == (FULL_ROWS, FULL_REPEAT, FULL_RUNS, FULL_REQUESTS):
         return "full"
     return "custom"
 
@@ -61,13 +81,21 @@ def main(argv: list[str] | None = None) -> None:
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="pond-bench-") as tmp:
         print(f"seeding {args.rows:,} events ...", flush=True)
-        bench, server = prepare(Path(tmp), rows=args.rows, repeat=args.repeat)
+        bench, server = prepare(
+            Path(tmp),
+            rows=args.rows,
+            repeat=args.repeat,
+            latency_runs=args.runs,
+            requests=args.requests,
+        )
         try:
             meta = {
                 "date": datetime.now(UTC).strftime("%Y-%m-%d"),
                 "size": size_name(args),
                 "rows": args.rows,
                 "repeat": args.repeat,
+                "latency_runs": args.runs,
+                "requests": args.requests,
                 "seed_seconds": bench.seed_seconds,
                 "machine": machine(bench),
             }
@@ -77,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
                     results.append(result)
                     verdict = "met" if result.met else "MISSED"
                     print(
-                        f"case {result.case}: {result.ratio:.2f}x ({result.ratio_meaning});"
+                        f"case {result.case}: {result.ratio_text} ({result.ratio_meaning});"
                         f" target {result.target_text}: {verdict}",
                         flush=True,
                     )

@@ -6,89 +6,18 @@ the client; the client is the same httpx streaming loop for both.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import socket
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 
-from benchmarks.environment import END, START, Bench
+from benchmarks.environment import Bench
 from benchmarks.measure import Comparison, Series, alternate, timed
+from benchmarks.serving import free_port, process, serve
 
 _CHUNK = 1 << 20
-_SCOPE = "pond/insights.snapshots"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server for {url} exited with {process.returncode}")
-        with contextlib.suppress(httpx.TransportError):
-            httpx.head(url, timeout=2)
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"the server for {url} did not start in {seconds:.0f} s")
-
-
-@contextlib.contextmanager
-def _process(argv: list[str], env: dict[str, str], log: Path, probe: str) -> Iterator[None]:
-    with log.open("wb") as out:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter running pond or http.server
-            argv, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-        try:
-            _wait_until_up(probe, process)
-            yield
-        finally:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def _snapshot_link(base: str, bench: Bench) -> tuple[str, float]:
-    """Schedule a snapshot of the whole range, wait for it; its one link and POST-to-complete s."""
-    token = httpx.post(
-        f"{base}/oauth2/token",
-        auth=(bench.client_id, bench.client_secret),
-        data={"grant_type": "client_credentials", "scope": _SCOPE},
-    ).json()["access_token"]
-    headers = {"Authorization": f"Bearer {token}"}
-    started = time.perf_counter()
-    answer = httpx.post(
-        f"{base}/insights/snapshots",
-        headers=headers,
-        data={"created_at_from": START.isoformat(), "created_at_to": END.isoformat()},
-    )
-    answer.raise_for_status()
-    href = answer.json()["snapshot"]["href"]
-    deadline = time.monotonic() + 1800
-    while time.monotonic() < deadline:
-        items = httpx.get(href, headers=headers, timeout=30).json()["items"]
-        states = {item["state"] for item in items}
-        if states == {"complete"}:
-            if len(items) != 1:
-                raise RuntimeError(f"expected one part, got {len(items)}")
-            return str(items[0]["href"]), time.perf_counter() - started
-        if "failed" in states:
-            raise RuntimeError(f"the benchmark snapshot failed: {items}")
-        time.sleep(0.05)
-    raise RuntimeError("the benchmark snapshot did not complete")
 
 
 def download(url: str) -> int:
@@ -102,27 +31,21 @@ def download(url: str) -> int:
 
 
 def compare(bench: Bench) -> list[Comparison]:
-    serve_dir = bench.work_dir / "serve"
-    serve_dir.mkdir(exist_ok=True)
-    env = dict(os.environ)
-    env.update(
-        POND_DATABASE_URL=bench.conninfo,
-        POND_DATA_DIR=str(serve_dir),
-        POND_PART_MAX_ROWS=str(bench.rows + 1),
-        POND_LOG_FORMAT="json",
-    )
-    pond_port, static_port = free_port(), free_port()
-    pond_base = f"http://127.0.0.1:{pond_port}"
-    pond_argv = [sys.executable, "-m", "pond", "serve", "--port", str(pond_port)]
-    with _process(pond_argv, env, bench.work_dir / "serve.log", f"{pond_base}/healthz"):
-        link, post_to_complete = _snapshot_link(pond_base, bench)
+    with serve(bench, "serve") as api:
+        started = time.perf_counter()
+        items = api.wait(api.create())
+        post_to_complete = time.perf_counter() - started
+        if len(items) != 1:
+            raise RuntimeError(f"expected one part, got {len(items)}")
+        link = str(items[0]["href"])
         key = urlsplit(link).path.removeprefix("/objects/")
-        part = serve_dir / "objects" / key
-        size = part.stat().st_size
+        objects = api.data_dir / "objects"
+        size = (objects / key).stat().st_size
+        static_port = free_port()
         static_argv = [sys.executable, "-m", "http.server", str(static_port)]
-        static_argv += ["--bind", "127.0.0.1", "--directory", str(serve_dir / "objects")]
+        static_argv += ["--bind", "127.0.0.1", "--directory", str(objects)]
         static_url = f"http://127.0.0.1:{static_port}/{key}"
-        with _process(static_argv, env, bench.work_dir / "http-server.log", static_url):
+        with process(static_argv, dict(os.environ), bench.work_dir / "http-server.log", static_url):
 
             def fetch(url: str) -> float:
                 got = 0
@@ -139,7 +62,10 @@ def compare(bench: Bench) -> list[Comparison]:
             pond = Series("pond signed link (uvicorn + Starlette FileResponse)")
             static = Series("python -m http.server")
             alternate(
-                bench.repeat, (pond, lambda _: fetch(link)), (static, lambda _: fetch(static_url))
+                bench.repeat,
+                (pond, lambda _: fetch(link)),
+                (static, lambda _: fetch(static_url)),
+                warm_up=True,
             )
     megabytes = size / 1e6
     return [

@@ -33,6 +33,8 @@ class Bench:
     psql: Path
     rows: int
     repeat: int
+    latency_runs: int  # case 4: small snapshots timed one after another
+    requests: int  # case 8: requests per run
     org_id: int
     client_id: str
     client_secret: str
@@ -63,7 +65,9 @@ def _create_client(conninfo: str) -> clients.NewCredentials:
     return asyncio.run(go())
 
 
-def prepare(data_dir: Path, *, rows: int, repeat: int) -> tuple[Bench, Any]:
+def prepare(
+    data_dir: Path, *, rows: int, repeat: int, latency_runs: int, requests: int
+) -> tuple[Bench, Any]:
     """Start PostgreSQL in `data_dir`, migrate, seed `rows` events; return it and the server handle.
 
     Keep the handle referenced: the server stops when it goes.
@@ -85,6 +89,8 @@ def prepare(data_dir: Path, *, rows: int, repeat: int) -> tuple[Bench, Any]:
         psql=_psql(),
         rows=rows,
         repeat=repeat,
+        latency_runs=latency_runs,
+        requests=requests,
         org_id=int(row[0]),
         client_id=made.client_id,
         client_secret=made.client_secret,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -32,51 +33,69 @@ class Series:
         }
 
 
+def percentile(values: list[float], fraction: float) -> float:
+    """The nearest-rank percentile (`fraction` 0.99 for p99) of `values`."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
 @dataclass
 class Comparison:
     """One case: pond against its reference, and the ratio that the target speaks of.
 
     `ratio` is `pond / reference` of the medians when `higher_is_better` is false
     (time, memory), and `reference / pond` (a speed-up or a throughput ratio) when true.
+    A case without a reference tool has no ratio: it is judged by its `limits` alone.
+    Each limit is (description, met), for example ("p99 ≤ 1 s", True).
     """
 
     case: str
     title: str
     pond: Series
-    reference: Series
-    target: float
+    reference: Series | None
+    target: float | None
     higher_is_better: bool
     ratio_meaning: str
     notes: list[str] = field(default_factory=list)
-    extra_limit: tuple[str, bool] | None = None  # (description, met) of a second bar
+    limits: list[tuple[str, bool]] = field(default_factory=list)
 
     @property
-    def ratio(self) -> float:
+    def ratio(self) -> float | None:
+        if self.reference is None:
+            return None
         pond, ref = self.pond.median, self.reference.median
         return ref / pond if self.higher_is_better else pond / ref
 
     @property
     def met(self) -> bool:
-        ok = self.ratio >= self.target if self.higher_is_better else self.ratio <= self.target
-        return ok and (self.extra_limit is None or self.extra_limit[1])
+        ok = True
+        if self.target is not None and self.ratio is not None:
+            ok = self.ratio >= self.target if self.higher_is_better else self.ratio <= self.target
+        return ok and all(met for _, met in self.limits)
 
     @property
     def target_text(self) -> str:
-        sign = "≥" if self.higher_is_better else "≤"
-        text = f"{sign} {self.target:g}×"
-        if self.extra_limit is not None:
-            text += f", {self.extra_limit[0]}"
-        return text
+        parts = [description for description, _ in self.limits]
+        if self.target is not None:
+            sign = "≥" if self.higher_is_better else "≤"
+            parts.insert(0, f"{sign} {self.target:g}×")
+        return ", ".join(parts)
+
+    @property
+    def ratio_text(self) -> str:
+        return "–" if self.ratio is None else f"{self.ratio:.2f}×"
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "case": self.case,
             "title": self.title,
             "pond": self.pond.as_dict(),
-            "reference": self.reference.as_dict(),
+            "reference": None if self.reference is None else self.reference.as_dict(),
             "ratio": self.ratio,
             "ratio_meaning": self.ratio_meaning,
             "target": self.target_text,
+            "limits": [{"limit": text, "met": met} for text, met in self.limits],
             "met": self.met,
             "notes": self.notes,
         }

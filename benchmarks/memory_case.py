@@ -44,6 +44,6 @@ def compare(bench: Bench) -> list[Comparison]:
                 f"{bench.rows:,} against about {bench.rows // 50:,} rows; each run a fresh"
                 " process (ru_maxrss, includes the interpreter and imports)"
             ],
-            extra_limit=(f"≤ {_LIMIT_MB:g} MB", full.median <= _LIMIT_MB),
+            limits=[(f"≤ {_LIMIT_MB:g} MB", full.median <= _LIMIT_MB)],
         )
     ]

@@ -217,3 +217,31 @@ def test_workers_killed_at_random_lose_and_double_nothing(
     objects = c.data_dir / "data" / "objects"
     leftovers = [p for p in objects.rglob("*") if p.is_file() and p.name.startswith(".staging")]
     assert leftovers == []
+
+
+@pytest.mark.slow
+def test_sigterm_lets_a_worker_finish_its_export_then_exit(
+    cluster: Callable[..., Cluster], client_credentials: Callable[[str], tuple[str, str]]
+) -> None:
+    c = cluster(1, POND_PART_MAX_ROWS="50000", POND_EXPORT_STREAMS="1")
+    creds = client_credentials("acme")
+    seeding.seed(
+        c.conninfo, org="acme", start=parse_instant("f", FROM), end=parse_instant("t", TO),
+        count=300_000,
+    )  # fmt: skip
+    token = token_for(c, creds)
+    href = httpx.post(
+        f"{c.base_url}/insights/snapshots",
+        headers=bearer(token),
+        data={"created_at_from": FROM, "created_at_to": TO},
+    ).json()["snapshot"]["href"]
+    deadline = time.monotonic() + 30
+    while httpx.get(href, headers=bearer(token)).json()["items"][0]["state"] != "running":
+        assert time.monotonic() < deadline, "the export never started"
+        time.sleep(0.02)
+    [worker] = c.live_workers()
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(60) == 0
+    body = httpx.get(href, headers=bearer(token)).json()
+    assert body["items"][0]["state"] == "complete"
+    assert exported_ids(body) == expected_ids(c.conninfo, "acme")
