@@ -15,6 +15,9 @@ The tree::
     │   ├── SnapshotNotFound
     │   └── ClientNotFound
     ├── SnapshotGone               the snapshot outlived its retention (410)
+    ├── IdempotencyConflict        an Idempotency-Key reused with another request (409)
+    ├── RateLimited                too many requests from one client (429, Retry-After)
+    │   └── TooManySnapshots       the organisation's cap on concurrent snapshots (429)
     ├── LinkRefused                a download link that is expired, altered or unknown (403)
     └── Unavailable                the database is out of reach (503)
 
@@ -107,6 +110,26 @@ class ClientNotFound(NotFound):
 class SnapshotGone(PondError):
     status = 410
     code = "snapshot_expired"
+
+
+class IdempotencyConflict(PondError):
+    status = 409
+    code = "idempotency_conflict"
+
+
+class RateLimited(PondError):
+    """Too many requests; `retry_after` is the whole number of seconds to wait."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = max(1, retry_after)
+
+
+class TooManySnapshots(RateLimited):
+    code = "too_many_snapshots"
 
 
 class LinkRefused(PondError):

@@ -29,6 +29,13 @@ class SnapshotRecord:
     reason: str | None
     created_at: datetime
     expires_at: datetime
+    deleted_at: datetime | None
+
+
+_COLUMNS = (
+    "id, org_id, client_id, entity, created_at_from, created_at_to, state, reason,"
+    " created_at, expires_at, deleted_at"
+)
 
 
 @dataclass(frozen=True)
@@ -58,8 +65,7 @@ async def insert_and_schedule(
                 "INSERT INTO snapshots"
                 " (id, org_id, client_id, entity, created_at_from, created_at_to, expires_at)"
                 " VALUES (%s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s))"
-                " RETURNING id, org_id, client_id, entity, created_at_from, created_at_to,"
-                " state, reason, created_at, expires_at",
+                " RETURNING " + _COLUMNS,
                 (snapshot_id, org_id, client_id, entity, start, end, retention_seconds),
             )
             record = await cur.fetchone()
@@ -80,13 +86,118 @@ async def insert_and_schedule(
 
 
 async def get_for_org(conn: Conn, snapshot_id: uuid.UUID, org_id: int) -> SnapshotRecord | None:
+    """The organisation's snapshot, deleted ones included (the caller decides what they mean)."""
     async with conn.cursor(row_factory=class_row(SnapshotRecord)) as cur:
         await cur.execute(
-            "SELECT id, org_id, client_id, entity, created_at_from, created_at_to, state, reason,"
-            " created_at, expires_at FROM snapshots WHERE id = %s AND org_id = %s",
+            f"SELECT {_COLUMNS} FROM snapshots WHERE id = %s AND org_id = %s",
             (snapshot_id, org_id),
         )
         return await cur.fetchone()
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """One page of an organisation's live snapshots, newest first; None means no filter."""
+
+    org_id: int
+    limit: int
+    states: tuple[str, ...] | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    # The (created_at, id) of the last snapshot of the previous page.
+    after_key: tuple[datetime, uuid.UUID] | None = None
+
+
+async def list_for_org(conn: Conn, query: ListQuery) -> list[SnapshotRecord]:
+    """Up to `query.limit` snapshots, neither deleted nor past retention, newest first."""
+    where = ["org_id = %s", "deleted_at IS NULL", "state <> 'expired'", "expires_at > now()"]
+    params: list[Any] = [query.org_id]
+    if query.states is not None:
+        where.append("state = ANY(%s)")
+        params.append(list(query.states))
+    if query.created_after is not None:
+        where.append("created_at >= %s")
+        params.append(query.created_after)
+    if query.created_before is not None:
+        where.append("created_at < %s")
+        params.append(query.created_before)
+    if query.after_key is not None:
+        where.append("(created_at, id) < (%s, %s)")
+        params.extend(query.after_key)
+    params.append(query.limit)
+    async with conn.cursor(row_factory=class_row(SnapshotRecord)) as cur:
+        await cur.execute(
+            f"SELECT {_COLUMNS} FROM snapshots WHERE {' AND '.join(where)}"
+            " ORDER BY created_at DESC, id DESC LIMIT %s",
+            params,
+        )
+        return await cur.fetchall()
+
+
+async def count_active(conn: Conn, org_id: int) -> int:
+    """Pending and running snapshots of the organisation.
+
+    Takes a transaction-level lock per organisation first, so two concurrent
+    creations cannot both pass a cap: call it inside the creating transaction.
+    """
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('pond.active:' || %s::text, 0))",
+        (org_id,),
+    )
+    row = await (
+        await conn.execute(
+            "SELECT count(*) FROM snapshots WHERE org_id = %s AND state IN ('pending', 'running')",
+            (org_id,),
+        )
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+async def mark_deleted(conn: Conn, snapshot_id: uuid.UUID, org_id: int) -> bool:
+    """Mark the snapshot deleted and cancel its job; False if there is no such live snapshot.
+
+    The row stays (state 'deleted', `deleted_at` set) so that an export still running
+    cannot complete it: the exporter only publishes a 'running' snapshot. Its expiry
+    is brought forward so that retention sweeps its prefix once more, catching parts
+    that an export in flight committed after the caller deleted the objects.
+    """
+    async with conn.transaction():
+        row = await (
+            await conn.execute(
+                "UPDATE snapshots SET state = 'deleted', deleted_at = now(),"
+                " expires_at = least(expires_at, now())"
+                " WHERE id = %s AND org_id = %s AND deleted_at IS NULL RETURNING job_id",
+                (snapshot_id, org_id),
+            )
+        ).fetchone()
+        if row is None:
+            return False
+        if row[0] is not None:
+            # procrastinate's own function: a queued job is cancelled, a running one is
+            # asked to abort (the exporter then finds the snapshot no longer running).
+            await conn.execute("SELECT procrastinate_cancel_job_v1(%s, true, false)", (row[0],))
+        await conn.execute("DELETE FROM snapshot_parts WHERE snapshot_id = %s", (snapshot_id,))
+        await conn.execute("DELETE FROM idempotency_keys WHERE snapshot_id = %s", (snapshot_id,))
+    return True
+
+
+async def parts_of_many(
+    conn: Conn, snapshot_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[PartRecord]]:
+    """The parts of each snapshot, in order, in one query."""
+    found: dict[uuid.UUID, list[PartRecord]] = {sid: [] for sid in snapshot_ids}
+    if not snapshot_ids:
+        return found
+    rows = await (
+        await conn.execute(
+            "SELECT snapshot_id, seq, name, size, row_count, sha256 FROM snapshot_parts"
+            " WHERE snapshot_id = ANY(%s) ORDER BY snapshot_id, seq",
+            (snapshot_ids,),
+        )
+    ).fetchall()
+    for sid, *rest in rows:
+        found[sid].append(PartRecord(*rest))
+    return found
 
 
 async def parts(conn: Conn, snapshot_id: uuid.UUID) -> list[PartRecord]:

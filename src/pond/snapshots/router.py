@@ -1,7 +1,14 @@
-"""`POST /insights/snapshots` and `GET /insights/snapshots/<id>`: parse, call, render."""
+"""The snapshot routes: parse, call the service, render.
+
+`POST /insights/snapshots` (create), `GET /insights/snapshots` (list),
+`GET /insights/snapshots/<id>` (show, optionally long-polling with `?wait=`) and
+`DELETE /insights/snapshots/<id>`. Every one authenticates, then counts against
+the client's rate limit.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -10,9 +17,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from pond.api.state import app_state, base_url
-from pond.auth.bearer import authenticate
+from pond.auth.bearer import Principal, authenticate
 from pond.errors import InputError, MissingContentType
-from pond.snapshots import repository, service
+from pond.snapshots import idempotency, limits, listing, repository, service, waiting
 
 _MAX_BODY = 64 * 1024
 
@@ -49,26 +56,79 @@ async def _parameters(request: Request) -> dict[str, Any]:
     )
 
 
-async def create_snapshot(request: Request) -> Response:
+async def _caller(request: Request) -> Principal:
+    """The authenticated caller, counted against its rate limit (401/403, then 429)."""
     principal = await authenticate(request)
+    limits.check(request, principal.client_id, app_state(request).settings.rate_limit_per_minute)
+    return principal
+
+
+async def create_snapshot(request: Request) -> Response:
+    """202 with the documented body and `Location`; a replayed Idempotency-Key says so."""
+    principal = await _caller(request)
+    key = idempotency.parse_key(request.headers.get(idempotency.HEADER))
     params = await _parameters(request)
     state = app_state(request)
     async with state.pool.connection() as conn:
-        record = await service.create(conn, principal, params, state.settings)
-    body = service.render(
-        record, [], base_url=base_url(request), store=state.store, link_ttl=state.settings.link_ttl
-    )
-    href = body["href"]
-    return JSONResponse(
-        {"result": "OK", "snapshot": body}, status_code=202, headers={"Location": href}
-    )
+        created = await service.schedule(
+            conn, principal, params, state.settings, idempotency_key=key
+        )
+    body = service.render_accepted(created.record, base_url=base_url(request))
+    headers = {"Location": body["snapshot"]["href"]}
+    if created.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(body, status_code=202, headers=headers)
+
+
+async def list_snapshots(request: Request) -> Response:
+    """200 `{"items": [...], "next": url or null}`, newest first; 400 on bad parameters."""
+    principal = await _caller(request)
+    query = listing.parse(principal.org_id, request.query_params)
+    state = app_state(request)
+    async with state.pool.connection() as conn:
+        # One more than asked for tells whether there is a next page.
+        records = await repository.list_for_org(
+            conn, dataclasses.replace(query, limit=query.limit + 1)
+        )
+        page = records[: query.limit]
+        parts = await repository.parts_of_many(conn, [r.id for r in page if r.state == "complete"])
+    base = base_url(request)
+    items = [
+        service.render(
+            record,
+            parts.get(record.id, []),
+            base_url=base,
+            store=state.store,
+            link_ttl=state.settings.link_ttl,
+            details=True,
+        )
+        for record in page
+    ]
+    more = len(records) > query.limit
+    next_url = listing.next_url(base, request.query_params, page[-1]) if more else None
+    return JSONResponse({"items": items, "next": next_url}, headers={"Cache-Control": "no-store"})
+
+
+def _wants_details(request: Request) -> bool:
+    """`?details=true`: pond's extra item fields; without it, the documented answer exactly."""
+    value = request.query_params.get("details", "").lower()
+    if value in ("", "0", "false", "no"):
+        return False
+    if value in ("1", "true", "yes"):
+        return True
+    raise InputError("details must be true or false")
 
 
 async def get_snapshot(request: Request) -> Response:
-    principal = await authenticate(request)
+    """200 with the snapshot (after up to `?wait=` seconds); 404 unknown or deleted, 410 expired."""
+    principal = await _caller(request)
+    wait = waiting.parse_wait(request.query_params.get("wait"))
     state = app_state(request)
+    if wait is not None:
+        record = await waiting.wait_until_finished(request, state, principal, wait)
     async with state.pool.connection() as conn:
-        record = await service.find(conn, principal, request.path_params["snapshot_id"])
+        if wait is None:
+            record = await service.find(conn, principal, request.path_params["snapshot_id"])
         parts = await repository.parts(conn, record.id) if record.state == "complete" else []
     body = service.render(
         record,
@@ -76,17 +136,31 @@ async def get_snapshot(request: Request) -> Response:
         base_url=base_url(request),
         store=state.store,
         link_ttl=state.settings.link_ttl,
+        details=_wants_details(request),
     )
     headers = {"Cache-Control": "no-store"}
-    if record.state in ("pending", "running"):
+    if record.state in waiting.UNFINISHED:
         headers["Retry-After"] = "1"
     return JSONResponse(body, headers=headers)
+
+
+async def delete_snapshot(request: Request) -> Response:
+    """204 once the work is cancelled and the files deleted; 404 if there is no such snapshot."""
+    principal = await _caller(request)
+    state = app_state(request)
+    async with state.pool.connection() as conn:
+        await service.delete(conn, state.store, principal, request.path_params["snapshot_id"])
+    return Response(status_code=204)
 
 
 # With and without a trailing slash: curl does not follow redirects by default.
 routes = [
     Route("/insights/snapshots", create_snapshot, methods=["POST"]),
     Route("/insights/snapshots/", create_snapshot, methods=["POST"]),
+    Route("/insights/snapshots", list_snapshots, methods=["GET"]),
+    Route("/insights/snapshots/", list_snapshots, methods=["GET"]),
     Route("/insights/snapshots/{snapshot_id}", get_snapshot, methods=["GET"]),
     Route("/insights/snapshots/{snapshot_id}/", get_snapshot, methods=["GET"]),
+    Route("/insights/snapshots/{snapshot_id}", delete_snapshot, methods=["DELETE"]),
+    Route("/insights/snapshots/{snapshot_id}/", delete_snapshot, methods=["DELETE"]),
 ]

@@ -1,52 +1,110 @@
-"""What a snapshot request means: validate, schedule, and describe a snapshot."""
+"""What a snapshot request means: validate, schedule, find, delete and describe snapshots."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pond.auth.bearer import Principal
 from pond.entities import get_entity
-from pond.errors import SnapshotGone, SnapshotNotFound
+from pond.errors import IdempotencyConflict, SnapshotGone, SnapshotNotFound, TooManySnapshots
 from pond.settings import Settings
-from pond.snapshots import repository
+from pond.snapshots import idempotency, repository
 from pond.snapshots.dates import format_instant, parse_range
 from pond.snapshots.repository import Conn, PartRecord, SnapshotRecord
 from pond.storage.base import ObjectStore
+
+# How long a client over its organisation's cap is told to wait before trying again.
+_ACTIVE_CAP_RETRY_AFTER = 5
 
 
 def snapshot_href(base_url: str, snapshot_id: uuid.UUID) -> str:
     return f"{base_url}/insights/snapshots/{snapshot_id}"
 
 
+@dataclasses.dataclass(frozen=True)
+class Created:
+    """A creation's snapshot; `replayed` when an Idempotency-Key returned an earlier one."""
+
+    record: SnapshotRecord
+    replayed: bool = False
+
+
 async def create(
     conn: Conn, principal: Principal, params: dict[str, Any], settings: Settings
 ) -> SnapshotRecord:
-    """Validate the request parameters and schedule the export; nothing is stored if invalid."""
+    """Validate the parameters and schedule the export; see `schedule` for what can fail."""
+    return (await schedule(conn, principal, params, settings)).record
+
+
+async def schedule(
+    conn: Conn,
+    principal: Principal,
+    params: dict[str, Any],
+    settings: Settings,
+    *,
+    idempotency_key: str | None = None,
+) -> Created:
+    """Validate the parameters and schedule the export, in one transaction.
+
+    Raises `InputError` subclasses for bad parameters, `IdempotencyConflict` when
+    the key was used for another request in the last 24 hours, `TooManySnapshots`
+    when the organisation is at `max_active_snapshots`. Nothing is stored then.
+    """
     start, end = parse_range(params.get("created_at_from"), params.get("created_at_to"))
-    entity_name = params.get("entity") or "event"
-    entity = get_entity(str(entity_name))
-    return await repository.insert_and_schedule(
-        conn,
-        snapshot_id=uuid.uuid4(),
-        org_id=principal.org_id,
-        client_id=principal.client_id,
-        entity=entity.name,
-        start=start,
-        end=end,
-        retention_seconds=settings.retention_seconds,
-    )
+    entity = get_entity(str(params.get("entity") or "event"))
+    fingerprint = idempotency.request_hash(entity.name, start, end)
+    async with conn.transaction():
+        if idempotency_key is not None:
+            earlier = await idempotency.lookup(conn, principal.client_id, idempotency_key)
+            if earlier is not None:
+                if earlier.request_hash != fingerprint:
+                    raise IdempotencyConflict(
+                        f"this {idempotency.HEADER} was used in the last 24 hours for a"
+                        " different request",
+                        hint="send a new key for a new snapshot, or resend the same parameters",
+                    )
+                record = await repository.get_for_org(conn, earlier.snapshot_id, principal.org_id)
+                if record is not None:
+                    return Created(record, replayed=True)
+        cap = settings.max_active_snapshots
+        if cap > 0 and await repository.count_active(conn, principal.org_id) >= cap:
+            raise TooManySnapshots(
+                f"your organisation already has {cap} snapshots pending or running",
+                hint="wait for one to finish, or delete one, then retry",
+                retry_after=_ACTIVE_CAP_RETRY_AFTER,
+            )
+        record = await repository.insert_and_schedule(
+            conn,
+            snapshot_id=uuid.uuid4(),
+            org_id=principal.org_id,
+            client_id=principal.client_id,
+            entity=entity.name,
+            start=start,
+            end=end,
+            retention_seconds=settings.retention_seconds,
+        )
+        if idempotency_key is not None:
+            await idempotency.remember(
+                conn, principal.client_id, idempotency_key, fingerprint, record.id
+            )
+    return Created(record)
+
+
+def _parse_id(snapshot_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(snapshot_id)
+    except ValueError:
+        raise SnapshotNotFound("no such snapshot; check the href") from None
 
 
 async def find(conn: Conn, principal: Principal, snapshot_id: str) -> SnapshotRecord:
-    """The caller's snapshot, or SnapshotNotFound (unknown, not theirs) or SnapshotGone."""
-    try:
-        parsed = uuid.UUID(snapshot_id)
-    except ValueError:
-        raise SnapshotNotFound("no such snapshot; check the href") from None
-    record = await repository.get_for_org(conn, parsed, principal.org_id)
-    if record is None:
+    """The caller's snapshot, or SnapshotNotFound (unknown, not theirs, deleted) or SnapshotGone."""
+    record = await repository.get_for_org(conn, _parse_id(snapshot_id), principal.org_id)
+    if record is None or record.deleted_at is not None:
         raise SnapshotNotFound("no such snapshot; check the href")
     if record.state == "expired" or record.expires_at <= datetime.now(UTC):
         raise SnapshotGone(
@@ -54,6 +112,20 @@ async def find(conn: Conn, principal: Principal, snapshot_id: str) -> SnapshotRe
             " and its files are no longer available; schedule a new snapshot"
         )
     return record
+
+
+async def delete(conn: Conn, store: ObjectStore, principal: Principal, snapshot_id: str) -> None:
+    """Cancel the snapshot's work and delete its files; SnapshotNotFound if there is none.
+
+    A snapshot past retention can be deleted too; a deleted one answers 404 from then on.
+    """
+    parsed = _parse_id(snapshot_id)
+    if not await repository.mark_deleted(conn, parsed, principal.org_id):
+        raise SnapshotNotFound("no such snapshot; check the href")
+    await conn.commit()
+    # Objects go only after the commit: a failure here leaves a deleted snapshot whose
+    # files retention sweeps (its expiry was brought forward), never a live one without files.
+    await asyncio.to_thread(store.delete_prefix, str(parsed))
 
 
 def _query(record: SnapshotRecord) -> dict[str, Any]:
@@ -66,6 +138,10 @@ def _query(record: SnapshotRecord) -> dict[str, Any]:
     }
 
 
+def _unfinished_item(state: str, query: dict[str, Any]) -> dict[str, Any]:
+    return {"href": None, "size": None, "count": None, "state": state, "query": query}
+
+
 def render(
     record: SnapshotRecord,
     parts: list[PartRecord],
@@ -73,23 +149,25 @@ def render(
     base_url: str,
     store: ObjectStore,
     link_ttl: int,
+    details: bool = False,
 ) -> dict[str, Any]:
-    """The wire object `{"href", "items"}`; complete items carry freshly signed links."""
+    """The wire object `{"href", "items"}`; complete items carry freshly signed links.
+
+    Complete items are exactly the documented ones unless `details` is asked for
+    (`?details=true`, and always in listings): then `expires_at` and `sha256`
+    follow the documented keys. A failed item carries its `reason`.
+    """
     query = _query(record)
     if record.state != "complete":
-        item: dict[str, Any] = {
-            "href": None,
-            "size": None,
-            "count": None,
-            "state": record.state,
-            "query": query,
-        }
+        item = _unfinished_item(record.state, query)
         if record.state == "failed":
             item["reason"] = record.reason or "the export failed"
         items = [item]
     else:
-        # A link never outlives the snapshot's retention.
-        expires_at = min(datetime.now(UTC) + timedelta(seconds=link_ttl), record.expires_at)
+        # A link never outlives the snapshot's retention; whole seconds, as links carry.
+        expires_at = min(
+            datetime.now(UTC) + timedelta(seconds=link_ttl), record.expires_at
+        ).replace(microsecond=0)
         items = [
             {
                 "href": store.signed_url(
@@ -99,7 +177,21 @@ def render(
                 "count": part.row_count,
                 "state": "complete",
                 "query": query,
+                **(
+                    {"expires_at": format_instant(expires_at), "sha256": part.sha256}
+                    if details
+                    else {}
+                ),
             }
             for part in parts
         ]
     return {"href": snapshot_href(base_url, record.id), "items": items}
+
+
+def render_accepted(record: SnapshotRecord, *, base_url: str) -> dict[str, Any]:
+    """The 202 body of a creation, exactly the documented one (a replay answers it again)."""
+    item = _unfinished_item("pending", _query(record))
+    return {
+        "result": "OK",
+        "snapshot": {"href": snapshot_href(base_url, record.id), "items": [item]},
+    }

@@ -256,20 +256,21 @@ def test_exit_codes_and_messages(make_setup: Callable[..., Setup], tmp_path: Pat
     assert missing.returncode == 4
     assert "no such snapshot" in missing.stderr
 
-    listed = run_pond("snapshot", "list", env=env)
-    assert listed.returncode == 4
-    assert "does not offer listing snapshots" in listed.stderr
-
     created = run_pond("snapshot", "create", *RANGE, env=env)
     assert created.returncode == 0, created.stderr
     href = created.stdout.strip()
-    deleted = run_pond("snapshot", "delete", href, env=env)
-    assert deleted.returncode == 4
-    assert "does not offer deleting snapshots" in deleted.stderr
+    listed = run_pond("snapshot", "list", "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert href in listed.stdout
 
     waited = run_pond("snapshot", "wait", href, "--timeout", "2s", env=env)
     assert waited.returncode == 7
     assert "still pending" in waited.stderr
+
+    deleted = run_pond("snapshot", "delete", href, env=env)
+    assert deleted.returncode == 0, deleted.stderr
+    gone = run_pond("snapshot", "show", href, env=env)
+    assert gone.returncode == 4
 
     unreachable = run_pond("token", env={**env, "POND_TOKEN_URL": "http://127.0.0.1:1/t"})
     assert unreachable.returncode == 9

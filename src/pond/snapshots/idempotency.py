@@ -1,0 +1,87 @@
+"""`Idempotency-Key` on snapshot creation: a retry gets the first answer, a reuse a 409.
+
+A key is scoped to its OAuth client and remembered for 24 hours with a hash of
+what the request means (entity and range, after parsing: a form and a JSON body
+saying the same thing are the same request).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from pond.errors import InputError
+from pond.snapshots.dates import format_instant
+from pond.snapshots.repository import Conn
+
+HEADER = "Idempotency-Key"
+KEEP_HOURS = 24
+_MAX_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class Remembered:
+    request_hash: str
+    snapshot_id: uuid.UUID
+
+
+def parse_key(value: str | None) -> str | None:
+    """The header's key, None when absent; `InputError` if empty, too long or not printable."""
+    if value is None:
+        return None
+    key = value.strip()
+    if not key or len(key) > _MAX_LENGTH or not all(" " <= ch <= "~" for ch in key):
+        raise InputError(
+            f"{HEADER} must be 1 to {_MAX_LENGTH} printable ASCII characters,"
+            " for example a UUID generated once per snapshot you mean to create"
+        )
+    return key
+
+
+def request_hash(entity: str, start: datetime, end: datetime) -> str:
+    """A stable fingerprint of what a creation request asks for."""
+    canonical = json.dumps(
+        {"entity": entity, "from": format_instant(start), "to": format_instant(end)},
+        sort_keys=True,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def lookup(conn: Conn, client_id: str, key: str) -> Remembered | None:
+    """What `key` stands for in the last 24 hours; locks it until the transaction ends.
+
+    The lock makes concurrent requests with one key wait for each other, so only
+    the first creates a snapshot. Keys older than 24 hours are forgotten here.
+    """
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('pond.idempotency:' || %s || ':' || %s, 0))",
+        (client_id, key),
+    )
+    # Forget this client's expired keys (this one included): the table stays small.
+    await conn.execute(
+        "DELETE FROM idempotency_keys WHERE client_id = %s"
+        " AND created_at <= now() - make_interval(hours => %s)",
+        (client_id, KEEP_HOURS),
+    )
+    row = await (
+        await conn.execute(
+            "SELECT request_hash, snapshot_id FROM idempotency_keys"
+            " WHERE client_id = %s AND key = %s",
+            (client_id, key),
+        )
+    ).fetchone()
+    return Remembered(str(row[0]), row[1]) if row else None
+
+
+async def remember(
+    conn: Conn, client_id: str, key: str, fingerprint: str, snapshot_id: uuid.UUID
+) -> None:
+    """Record that `key` created `snapshot_id` (call after `lookup`, in its transaction)."""
+    await conn.execute(
+        "INSERT INTO idempotency_keys (client_id, key, request_hash, snapshot_id)"
+        " VALUES (%s, %s, %s, %s)",
+        (client_id, key, fingerprint, snapshot_id),
+    )
