@@ -39,9 +39,10 @@ def root(
 
 
 def _register() -> None:
-    from pond.cli import server_commands
+    from pond.cli import console_commands, server_commands
 
     server_commands.register(app)
+    console_commands.register(app)
     try:
         client_commands = importlib.import_module("pond.cli.client_commands")
     except ModuleNotFoundError:  # installed without the client commands module
