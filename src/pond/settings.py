@@ -88,6 +88,16 @@ class Settings(BaseSettings):
         pattern="^[a-z0-9-]{1,32}$",
         description="Region of the s3:// bucket; unset: the AWS default chain.",
     )
+    rate_limit_per_minute: int = Field(
+        default=0,
+        ge=0,
+        description="Snapshot API requests one client may make per minute; 0: no limit.",
+    )
+    max_active_snapshots: int = Field(
+        default=20,
+        ge=0,
+        description="Pending and running snapshots one organisation may have; 0: no cap.",
+    )
 
     @classmethod
     def settings_customise_sources(

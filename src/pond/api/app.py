@@ -15,11 +15,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from pond.api import openapi
 from pond.api.access_log import AccessLog
 from pond.api.errors import HANDLERS
 from pond.api.state import AppState
 from pond.auth import router as auth_router
 from pond.auth.keys import load_keyring
+from pond.console.routes import routes as console_routes
 from pond.downloads import router as downloads_router
 from pond.downloads.signing import LinkSigner
 from pond.jobs.runtime import JobRuntime
@@ -79,8 +81,10 @@ def create_app(settings: Settings, conninfo: str, *, run_worker: bool = True) ->
         *auth_router.routes,
         *snapshots_router.routes,
         *downloads_router.routes,
+        *console_routes,
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        *openapi.routes,
     ]
     return Starlette(
         routes=routes,

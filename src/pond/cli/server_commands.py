@@ -61,8 +61,13 @@ def serve(
     from pond.api.serving import serve as serve_app
 
     bind(host, port).close()  # say a taken port now, before starting anything else
+    from pond.auth.keys import load_keyring
+    from pond.storage.factory import open_store
+
     with _database() as (settings, conninfo):
         logs.configure(settings.log_format)
+        # Storage problems (no credentials, no bucket access) stop start-up with a message.
+        open_store(settings, _with_connection(conninfo, load_keyring))
         app = create_app(settings, conninfo, run_worker=worker)
         serve_app(app, host, port)
 
