@@ -229,6 +229,7 @@ def test_operator_manages_clients(pond_server: RunningServer, browser: httpx.Cli
 
     dashboard = browser.get("/console/operator")
     assert "Job queue" in dashboard.text
+    assert "Recent jobs" in dashboard.text  # the periodic maintenance job is always queued
 
     made = browser.post(
         "/console/operator/clients",
@@ -260,3 +261,18 @@ def test_operator_manages_clients(pond_server: RunningServer, browser: httpx.Cli
     # A client's session is not an operator's.
     browser.post("/console/operator/sign-out", data={"csrf_token": csrf(browser)})
     assert 'name="password"' in browser.get("/console/operator").text
+
+
+def test_the_active_snapshot_cap_is_explained_on_the_page(
+    start_server: Callable[..., RunningServer],
+    client_credentials: Callable[[str], tuple[str, str]],
+) -> None:
+    server = start_server(run_worker=False, max_active_snapshots=1)
+    with httpx.Client(base_url=server.base_url, timeout=30) as browser:
+        assert sign_in(browser, *client_credentials("acme")).status_code == 303
+        form = {"created_at_from": FROM, "created_at_to": TO, "csrf_token": csrf(browser)}
+        assert browser.post("/console/snapshots", data=form).status_code == 303
+        refused = browser.post("/console/snapshots", data=form)
+    assert refused.status_code == 429
+    assert refused.headers["content-type"].startswith("text/html")
+    assert snapshot_count(server.conninfo) == 1

@@ -26,6 +26,7 @@ async def _dashboard(request: Request, name: str, status: int = 200, **extra: ob
             "recent": await repository.recent_snapshots(conn),
             "failures": await repository.recent_snapshots(conn, failed_only=True),
             "queue": await repository.queue_depth(conn),
+            "jobs": await repository.recent_jobs(conn),
             "error": None,
             "done": request.query_params.get("done"),
         }

@@ -71,6 +71,30 @@ async def queue_depth(conn: Conn) -> dict[str, int]:
     return {str(status): int(count) for status, count in await cur.fetchall()}
 
 
+@dataclass(frozen=True)
+class JobSummary:
+    """One job of the queue, newest first."""
+
+    id: int
+    task_name: str
+    status: str
+    attempts: int
+    queue_name: str
+    args: str
+    scheduled_at: datetime | None
+
+
+async def recent_jobs(conn: Conn, *, limit: int = 20) -> list[JobSummary]:
+    """The newest procrastinate jobs, whatever their status."""
+    async with conn.cursor(row_factory=class_row(JobSummary)) as cur:
+        await cur.execute(
+            "SELECT id, task_name, status::text AS status, attempts, queue_name,"
+            " args::text AS args, scheduled_at FROM procrastinate_jobs ORDER BY id DESC LIMIT %s",
+            (limit,),
+        )
+        return await cur.fetchall()
+
+
 async def insert_operator(conn: Conn, name: str, password_hash: str) -> bool:
     """Add an operator; False if the name is taken."""
     cur = await conn.execute(

@@ -16,7 +16,7 @@ from starlette.staticfiles import StaticFiles
 from pond.api.state import app_state, base_url
 from pond.console import operator_routes, pages, repository, service, session
 from pond.console.forms import guarded, read, redirect
-from pond.errors import InputError
+from pond.errors import InputError, RateLimited
 from pond.snapshots import repository as snapshot_rows
 from pond.snapshots import service as snapshots
 
@@ -92,9 +92,10 @@ async def create(request: Request) -> Response:
         params = service.snapshot_params(form)
         async with state.pool.connection() as conn:
             record = await snapshots.create(conn, who.principal, params, state.settings)
-    except InputError as exc:
+    except (InputError, RateLimited) as exc:
         message = f"{exc.message}; {exc.hint}" if exc.hint else exc.message
-        return await _list_page(request, who, 400, error=message, values=form)
+        status = 429 if isinstance(exc, RateLimited) else 400
+        return await _list_page(request, who, status, error=message, values=form)
     return redirect(f"/console/snapshots/{record.id}")
 
 
