@@ -17,6 +17,7 @@ from benchmarks import (
     client_case,
     download_case,
     export_case,
+    gzip_case,
     memory_case,
     report,
     seed_case,
@@ -28,6 +29,7 @@ FULL_ROWS, FULL_REPEAT, FULL_RUNS, FULL_REQUESTS = 5_000_000, 3, 50, 10_000
 QUICK_ROWS, QUICK_REPEAT, QUICK_RUNS, QUICK_REQUESTS = 200_000, 2, 20, 2_000
 CASES: dict[str, Callable[[Bench], list[Comparison]]] = {
     "export": export_case.compare,
+    "gzip": gzip_case.compare,
     "seed": seed_case.compare,
     "download": download_case.compare,
     "client": client_case.compare,

@@ -115,7 +115,7 @@ def test_link_is_sigv4_signed_and_the_signature_covers_the_file_name(store: S3St
 def test_named_files_keep_their_extension(store: S3Store) -> None:
     params = query(sign(store, "event_000.csv.gz"))
     assert params["response-content-disposition"] == 'attachment; filename="event_000.csv.gz"'
-    assert params["response-content-type"] == "application/octet-stream"
+    assert params["response-content-type"] == "application/gzip"
 
 
 @pytest.mark.parametrize("seconds", [3600, 600, 90.5])

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
-from pond.errors import UnknownEntity
+from pond.errors import InputError, UnknownEntity
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,28 @@ class Entity:
             clauses.append(sql.SQL("({}, id) < (%s, %s)").format(time))
         return sql.SQL(" AND ").join(clauses)
 
-    def export_query(self, *, after: bool = False, before: bool = False) -> sql.Composed:
-        """`SELECT <columns>` of the rows `_where` picks, in (time, id) order."""
+    def select(self, names: list[str]) -> tuple[str, ...]:
+        """`names` as an export's columns, order kept; `InputError` for unknown or repeated ones."""
+        valid = ", ".join(self.columns)
+        if not names:
+            raise InputError("columns must name at least one column", hint=f"valid: {valid}")
+        for name in names:
+            if name not in self.columns:
+                raise InputError(
+                    f"unknown column {name!r} for entity {self.name!r}",
+                    hint=f"columns must be among: {valid}",
+                )
+            if names.count(name) > 1:
+                raise InputError(f"column {name!r} is named twice", hint="name each column once")
+        return tuple(names)
+
+    def export_query(
+        self, *, after: bool = False, before: bool = False, columns: tuple[str, ...] | None = None
+    ) -> sql.Composed:
+        """`SELECT <columns>` (all of the entity's unless given) of the rows `_where` picks,
+        in (time, id) order."""
         return sql.SQL("SELECT {columns} FROM {table} WHERE {where} ORDER BY {time}, id").format(
-            columns=sql.SQL(", ").join(sql.Identifier(c) for c in self.columns),
+            columns=sql.SQL(", ").join(sql.Identifier(c) for c in columns or self.columns),
             table=sql.Identifier(self.table),
             where=self._where(after, before),
             time=sql.Identifier(self.time_column),

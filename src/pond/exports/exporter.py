@@ -7,16 +7,17 @@ connection, inside that same snapshot, several at a time. So the export is one
 point-in-time view however many streams read it, and rows are exactly once
 across parts. PostgreSQL sends each row of a COPY as one message (the header
 too), so rows are counted exactly without parsing the CSV; bytes go to storage
-in large blocks. Parts are staged and committed only when complete; the
-database marks the snapshot complete afterwards, so a run that dies leaves
-nothing visible and a rerun simply writes everything again.
+in large blocks, gzipped on the way when the snapshot asks for it. Parts are
+staged and committed only when complete; the database marks the snapshot
+complete afterwards, so a run that dies leaves nothing visible and a rerun
+simply writes everything again.
 """
 
 from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,8 @@ import psycopg
 import structlog
 
 from pond.entities import get_entity
+from pond.exports.compression import GzipWriter
+from pond.exports.options import ExportOptions
 from pond.storage.base import ObjectStore, StagedWriter, StoredObject
 
 log = structlog.get_logger("pond.exports")
@@ -46,6 +49,7 @@ class Job:
     entity: str
     start: datetime
     end: datetime
+    options: ExportOptions = field(default_factory=ExportOptions)
 
 
 def claim(conn: psycopg.Connection[Any], snapshot_id: uuid.UUID) -> Job | None:
@@ -54,12 +58,15 @@ def claim(conn: psycopg.Connection[Any], snapshot_id: uuid.UUID) -> Job | None:
         row = conn.execute(
             "UPDATE snapshots SET state = 'running', started_at = now(), attempts = attempts + 1"
             " WHERE id = %s AND state IN ('pending', 'running') AND expires_at > now()"
-            " RETURNING org_id, entity, created_at_from, created_at_to",
+            " RETURNING org_id, entity, created_at_from, created_at_to,"
+            " format, compression, export_columns",
             (snapshot_id,),
         ).fetchone()
     if row is None:
         return None
-    return Job(snapshot_id, int(row[0]), str(row[1]), row[2], row[3])
+    columns = tuple(row[6]) if row[6] is not None else None
+    options = ExportOptions(format=str(row[4]), compression=row[5], columns=columns)
+    return Job(snapshot_id, int(row[0]), str(row[1]), row[2], row[3], options)
 
 
 Key = tuple[datetime, int]
@@ -107,14 +114,21 @@ def export_part(
 ) -> Part:
     """COPY one planned part into a committed object, on a connection of its own."""
     entity = get_entity(job.entity)
-    name = f"{job.entity}_{plan.seq:03d}"
+    name = job.options.object_name(job.entity, plan.seq)
     query = psycopg.sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, HEADER)").format(
-        entity.export_query(after=plan.after is not None, before=plan.before is not None)
+        entity.export_query(
+            after=plan.after is not None,
+            before=plan.before is not None,
+            columns=job.options.columns,
+        )
     )
     params = [job.org_id, job.start, job.end, *(plan.after or ()), *(plan.before or ())]
     with psycopg.connect(conninfo) as conn, conn.transaction():
         _begin_snapshot(conn, snapshot)
-        writer = store.stage(f"{job.snapshot_id}/{name}")
+        writer: StagedWriter = store.stage(f"{job.snapshot_id}/{name}")
+        if job.options.compression == "gzip":
+            # Compressed in this part's thread, block by block as the COPY streams.
+            writer = GzipWriter(writer)
         try:
             rows = _copy_into(conn, query, params, writer)
             stored = writer.commit()

@@ -25,6 +25,13 @@ def check_key(key: str) -> str:
     return key
 
 
+def content_type(name: str) -> str:
+    """A part's media type by its file name: `text/csv`, or `application/gzip` for `.csv.gz`."""
+    if name.endswith(".gz"):
+        return "application/gzip"
+    return "text/csv" if name.endswith(".csv") else "application/octet-stream"
+
+
 class LocalWriter:
     def __init__(self, final: Path, key: str) -> None:
         self._final = final

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pond.storage.base import StoredObject
-from pond.storage.local import check_key
+from pond.storage.local import check_key, content_type
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -38,10 +38,6 @@ def download_name(key: str) -> str:
     """The file name a browser saves the object under: `event_000.csv` for `<id>/event_000`."""
     name = key.rsplit("/", 1)[-1]
     return name if "." in name else f"{name}.csv"
-
-
-def content_type(name: str) -> str:
-    return "text/csv" if name.endswith(".csv") else "application/octet-stream"
 
 
 class S3Writer:

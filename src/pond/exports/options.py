@@ -1,0 +1,70 @@
+"""What a snapshot's files look like: format, compression, columns; parsed from a creation.
+
+Every option is optional and its absence means the documented export exactly: CSV,
+uncompressed, all of the entity's columns, objects named `<entity>_NNN`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pond.entities import Entity
+from pond.errors import InputError
+
+FORMATS = ("csv",)
+COMPRESSIONS = ("gzip",)
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """`columns` None means all of the entity's; `compression` None means plain files."""
+
+    format: str = "csv"
+    compression: str | None = None
+    columns: tuple[str, ...] | None = None
+
+    def object_name(self, entity: str, seq: int) -> str:
+        """`event_000` (the documented name), or `event_000.csv.gz` when compressed."""
+        name = f"{entity}_{seq:03d}"
+        return f"{name}.{self.format}.gz" if self.compression == "gzip" else name
+
+    def echo(self) -> dict[str, Any]:
+        """The options a creation gave, as the item's `query` repeats them (none: nothing)."""
+        echoed: dict[str, Any] = {}
+        if self.columns is not None:
+            echoed["columns"] = list(self.columns)
+        if self.compression is not None:
+            echoed["compression"] = self.compression
+        return echoed
+
+
+def _choice(params: dict[str, Any], name: str, allowed: tuple[str, ...]) -> str | None:
+    value = params.get(name)
+    if value is None or value == "":
+        return None
+    text = str(value).strip().lower()
+    if text not in allowed:
+        raise InputError(
+            f"unsupported {name} {str(value)!r}",
+            hint=f"{name} must be one of: {', '.join(allowed)}",
+        )
+    return text
+
+
+def _column_names(value: Any) -> list[str]:
+    """A comma-separated string (form) or a list of strings (JSON)."""
+    if isinstance(value, str):
+        return [name.strip() for name in value.split(",")]
+    if isinstance(value, list) and all(isinstance(name, str) for name in value):
+        return [name.strip() for name in value]
+    raise InputError("columns must be a comma-separated string or a list of column names")
+
+
+def parse(params: dict[str, Any], entity: Entity) -> ExportOptions:
+    """The creation's options; `InputError` (400 `invalid_request`) saying what is accepted."""
+    fmt = _choice(params, "format", FORMATS) or "csv"
+    compression = _choice(params, "compression", COMPRESSIONS)
+    raw = params.get("columns")
+    columns = None if raw is None or raw == "" else entity.select(_column_names(raw))
+    return ExportOptions(format=fmt, compression=compression, columns=columns)
