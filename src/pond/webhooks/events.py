@@ -1,0 +1,102 @@
+"""Snapshot events: when an export finishes, one delivery per endpoint, each its own job.
+
+`emit` runs in the export job's thread, after the snapshot's state is stored. The
+deliveries and their jobs are written in one transaction, so an event is either
+queued for every endpoint or for none; running it again for the same snapshot and
+event (a rerun of the export job) queues nothing new.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+import structlog
+
+from pond.snapshots.dates import format_instant
+from pond.webhooks.repository import DELIVER_TASK, WEBHOOK_QUEUE
+
+log = structlog.get_logger("pond.webhooks")
+
+COMPLETED = "snapshot.completed"
+FAILED = "snapshot.failed"
+_STATE_OF = {COMPLETED: "complete", FAILED: "failed"}
+
+
+def _payload(
+    conn: psycopg.Connection[Any], snapshot_id: uuid.UUID, event_type: str, public_url: str | None
+) -> tuple[int, dict[str, Any]] | None:
+    """The organisation and the event body; None unless the snapshot is in the event's state."""
+    row = conn.execute(
+        "SELECT org_id, state, reason FROM snapshots WHERE id = %s", (snapshot_id,)
+    ).fetchone()
+    if row is None:
+        return None
+    org_id, state, reason = int(row[0]), str(row[1]), row[2]
+    if state != _STATE_OF[event_type]:
+        # A rerun that found nothing to do, or a snapshot deleted meanwhile: no event.
+        return None
+    parts = conn.execute(
+        "SELECT name, size, row_count FROM snapshot_parts WHERE snapshot_id = %s ORDER BY seq",
+        (snapshot_id,),
+    ).fetchall()
+    data: dict[str, Any] = {"id": str(snapshot_id), "state": state}
+    if public_url:
+        data["href"] = f"{public_url.rstrip('/')}/insights/snapshots/{snapshot_id}"
+    data["items"] = [{"name": n, "size": int(s), "count": int(c)} for n, s, c in parts]
+    if state == "failed" and reason:
+        data["reason"] = reason
+    timestamp = format_instant(datetime.now(UTC))
+    return org_id, {"type": event_type, "timestamp": timestamp, "data": data}
+
+
+def emit(
+    conninfo: str, snapshot_id: uuid.UUID | str, event_type: str, *, public_url: str | None = None
+) -> int:
+    """Queue `event_type` for every active endpoint of the snapshot's organisation.
+
+    Returns how many deliveries were queued. Never raises for webhook reasons that
+    the export cannot fix; database errors propagate.
+    """
+    sid = uuid.UUID(str(snapshot_id))
+    event_id = f"msg_{uuid.uuid4().hex}"
+    queued = 0
+    with psycopg.connect(conninfo) as conn, conn.transaction():
+        built = _payload(conn, sid, event_type, public_url)
+        if built is None:
+            return 0
+        org_id, payload = built
+        endpoints = conn.execute(
+            "SELECT id FROM webhook_endpoints"
+            " WHERE org_id = %s AND disabled_at IS NULL AND %s = ANY (events)",
+            (org_id, event_type),
+        ).fetchall()
+        for (endpoint_id,) in endpoints:
+            row = conn.execute(
+                "INSERT INTO webhook_deliveries (event_id, endpoint_id, snapshot_id, event_type,"
+                " payload) VALUES (%s, %s, %s, %s, %s::jsonb)"
+                " ON CONFLICT (endpoint_id, snapshot_id, event_type) DO NOTHING RETURNING id",
+                (event_id, endpoint_id, sid, event_type, json.dumps(payload)),
+            ).fetchone()
+            if row is None:
+                continue
+            # procrastinate's own defer function, inside our transaction (see snapshots).
+            conn.execute(
+                "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW("
+                "%s, %s, 0, NULL, NULL, %s::jsonb, NULL"
+                ")]::procrastinate_job_to_defer_v1[])",
+                (WEBHOOK_QUEUE, DELIVER_TASK, json.dumps({"delivery_id": int(row[0])})),
+            )
+            queued += 1
+    if queued:
+        log.info(
+            "webhook.queued",
+            snapshot_id=str(sid),
+            event_type=event_type,
+            event_id=event_id,
+            deliveries=queued,
+        )
+    return queued

@@ -1,0 +1,92 @@
+"""The webhook routes: `POST`, `GET /insights/webhooks` and `DELETE /insights/webhooks/<id>`.
+
+Each authenticates the bearer token (snapshots scope), counts against the
+client's rate limit, and sees only its own organisation's endpoints.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from pond.api.state import app_state
+from pond.auth.bearer import Principal, authenticate
+from pond.errors import InputError, MissingContentType
+from pond.snapshots import limits
+from pond.webhooks import repository, service
+
+_MAX_BODY = 16 * 1024
+
+
+async def _caller(request: Request) -> Principal:
+    principal = await authenticate(request)
+    limits.check(request, principal.client_id, app_state(request).settings.rate_limit_per_minute)
+    return principal
+
+
+async def _parameters(request: Request) -> dict[str, Any]:
+    """The parameters of a form or JSON body."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if not content_type:
+        raise MissingContentType(
+            "the request has no Content-Type, so its parameters were ignored;"
+            " send application/json or application/x-www-form-urlencoded"
+        )
+    body = await request.body()
+    if len(body) > _MAX_BODY:
+        raise InputError(f"the request body is larger than {_MAX_BODY} bytes")
+    if content_type == "application/x-www-form-urlencoded":
+        form = await request.form(max_files=0, max_fields=10)
+        return {key: value for key, value in form.items() if isinstance(value, str)}
+    if content_type == "application/json" or content_type.endswith("+json"):
+        try:
+            data = json.loads(body or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            raise InputError("the body is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise InputError("the JSON body must be an object of parameters")
+        return data
+    raise InputError(
+        f"unsupported Content-Type {content_type!r}; use"
+        " application/json or application/x-www-form-urlencoded"
+    )
+
+
+async def create_webhook(request: Request) -> Response:
+    """201 with the endpoint and its secret (shown this once); 400 on a bad URL."""
+    principal = await _caller(request)
+    params = await _parameters(request)
+    async with app_state(request).pool.connection() as conn:
+        registered = await service.register(conn, principal.org_id, params)
+    body = service.render(registered.endpoint, secret=registered.secret)
+    return JSONResponse(body, status_code=201, headers={"Cache-Control": "no-store"})
+
+
+async def list_webhooks(request: Request) -> Response:
+    """200 `{"items": [...]}`: the organisation's active endpoints, without secrets."""
+    principal = await _caller(request)
+    async with app_state(request).pool.connection() as conn:
+        endpoints = await repository.list_active(conn, principal.org_id)
+    return JSONResponse({"items": [service.render(e) for e in endpoints]})
+
+
+async def delete_webhook(request: Request) -> Response:
+    """204 once no more events go to it; 404 if unknown or another organisation's."""
+    principal = await _caller(request)
+    async with app_state(request).pool.connection() as conn:
+        await service.remove(conn, request.path_params["webhook_id"], principal.org_id)
+    return Response(status_code=204)
+
+
+routes = [
+    Route("/insights/webhooks", create_webhook, methods=["POST"]),
+    Route("/insights/webhooks/", create_webhook, methods=["POST"]),
+    Route("/insights/webhooks", list_webhooks, methods=["GET"]),
+    Route("/insights/webhooks/", list_webhooks, methods=["GET"]),
+    Route("/insights/webhooks/{webhook_id}", delete_webhook, methods=["DELETE"]),
+    Route("/insights/webhooks/{webhook_id}/", delete_webhook, methods=["DELETE"]),
+]
