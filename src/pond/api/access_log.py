@@ -1,4 +1,5 @@
-"""One log event per request, with a request id the answer carries too (`X-Request-Id`)."""
+"""One log event per request, with a request id the answer carries too (`X-Request-Id`),
+and the request counted in the application's metrics (`pond.api.metrics`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import uuid
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pond.api.metrics import http_metrics
 
 log = structlog.get_logger("pond.access")
 
@@ -37,11 +40,15 @@ class AccessLog:
             try:
                 await self.app(scope, receive, send_with_id)
             finally:
+                elapsed = time.perf_counter() - started
+                # Starlette puts itself in the scope before any middleware runs.
+                if "app" in scope:
+                    http_metrics(scope["app"]).observe(scope, status, elapsed)
                 # The path only: query strings hold link signatures.
                 log.info(
                     "request",
                     method=scope["method"],
                     path=scope["path"],
                     status=status,
-                    ms=round((time.perf_counter() - started) * 1000, 1),
+                    ms=round(elapsed * 1000, 1),
                 )

@@ -6,17 +6,25 @@ import asyncio
 import base64
 import binascii
 
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Message
 
 from pond.api.state import app_state, base_url
 from pond.auth import credentials, tokens
+from pond.auth.throttle import FailureThrottle
 from pond.clients import repository
 from pond.errors import OAuthError
 
 _FORM = "application/x-www-form-urlencoded"
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# A token request is a few hundred bytes; anything near this is not one.
+MAX_BODY = 64 * 1024
+_TOO_LARGE = f"the request body is over {MAX_BODY} bytes"
+_MAX_CLIENT_ID = 256
 
 
 def _basic_credentials(header: str) -> tuple[str, str]:
@@ -33,12 +41,49 @@ def _basic_credentials(header: str) -> tuple[str, str]:
     return client_id, secret
 
 
+async def _bounded_form(request: Request) -> FormData:
+    """The form of a body of at most `MAX_BODY` bytes; 413 before reading more than that."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            too_large = int(declared) > MAX_BODY
+        except ValueError:
+            raise HTTPException(400, "the Content-Length header is not a number") from None
+        if too_large:
+            raise HTTPException(413, _TOO_LARGE)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise HTTPException(413, _TOO_LARGE)
+
+    async def replay() -> Message:
+        return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+    # Thousands of fields are refused with a 400 by Starlette's parser itself.
+    return await Request(request.scope, replay).form(max_files=0, max_fields=20)
+
+
+def _throttle(request: Request) -> FailureThrottle:
+    """This application's failure counts, made on first use (each test server starts afresh)."""
+    settings = app_state(request).settings
+    limit, window = settings.token_failure_limit, settings.token_failure_window
+    throttle: FailureThrottle | None = getattr(request.app.state, "pond_token_throttle", None)
+    if throttle is None or (throttle.limit, throttle.window) != (limit, window):
+        throttle = FailureThrottle(limit, window)
+        request.app.state.pond_token_throttle = throttle
+    return throttle
+
+
 async def token(request: Request) -> Response:
     """Trade client credentials for an access token (RFC 6749 section 4.4)."""
+    throttle = _throttle(request)
+    address = f"ip:{request.client.host if request.client else 'unknown'}"
+    throttle.check(address)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != _FORM:
         raise OAuthError("invalid_request", f"the body must be {_FORM}")
-    form = await request.form(max_files=0, max_fields=20)
+    form = await _bounded_form(request)
     grant_type = form.get("grant_type")
     if not grant_type:
         raise OAuthError("invalid_request", "grant_type is required")
@@ -51,12 +96,21 @@ async def token(request: Request) -> Response:
     form_id, form_secret = form.get("client_id"), form.get("client_secret")
     if header and form_secret:
         raise OAuthError("invalid_request", "send client credentials once: header or form")
-    if header:
-        client_id, secret = _basic_credentials(header)
-    elif isinstance(form_id, str) and isinstance(form_secret, str):
-        client_id, secret = form_id, form_secret
-    else:
-        raise OAuthError("invalid_client", "client authentication is required")
+    try:
+        if header:
+            client_id, secret = _basic_credentials(header)
+        elif isinstance(form_id, str) and isinstance(form_secret, str):
+            client_id, secret = form_id, form_secret
+        else:
+            raise OAuthError("invalid_client", "client authentication is required")
+        if "\x00" in client_id or len(client_id) > _MAX_CLIENT_ID:
+            # PostgreSQL text cannot hold NUL: such an id cannot exist, so do not ask.
+            raise OAuthError("invalid_client", "client authentication failed")
+    except OAuthError:
+        throttle.fail(address)
+        raise
+    # Checked before the secret, so that the right one is refused too while it lasts.
+    throttle.check(f"id:{client_id}")
 
     state = app_state(request)
     async with state.pool.connection() as conn:
@@ -64,6 +118,8 @@ async def token(request: Request) -> Response:
     stored = client.secret_hash if client is not None else None
     valid = await asyncio.to_thread(credentials.verify_secret, secret, stored)
     if client is None or not valid or not client.active:
+        throttle.fail(address)
+        throttle.fail(f"id:{client_id}")
         raise OAuthError("invalid_client", "client authentication failed")
 
     requested = form.get("scope")
