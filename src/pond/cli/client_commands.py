@@ -14,11 +14,13 @@ from typing import Annotated
 
 import typer
 
-from pond.cli import client_export
+from pond.cli import client_export, client_options
 from pond.cli.client_options import (
     ApiUrl,
+    Columns,
     Entity,
     Fields,
+    Gzip,
     Json,
     Parallel,
     Profile,
@@ -27,7 +29,7 @@ from pond.cli.client_options import (
     TokenUrl,
     Tz,
     open_client,
-    read_fields,
+    read_options,
     read_range,
     read_timeout,
 )
@@ -169,6 +171,8 @@ def snapshot_create(
     entity: Entity = "event",
     tz: Tz = None,
     fields: Fields = None,
+    gzip: Gzip = False,
+    columns: Columns = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until it is complete.")] = False,
     timeout: Timeout = None,
     profile: Profile = None,
@@ -179,7 +183,7 @@ def snapshot_create(
     """Schedule a snapshot of ENTITY rows created in [FROM, TO); print its href."""
     lower, upper = read_range(tz, start, end)
     with open_client(profile, api_url, token_url) as client:
-        snapshot = client.create(lower, upper, entity, **read_fields(fields))
+        snapshot = client.create(lower, upper, entity, **read_options(fields, gzip, columns))
         if wait:
             snapshot = wait_for(client, snapshot, read_timeout(timeout))
     if as_json:
@@ -207,14 +211,42 @@ def snapshot_show(
 
 @snapshot_app.command("list")
 def snapshot_list(
+    state: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--state",
+            metavar="STATE",
+            help="Only snapshots in this state: pending, running, complete, failed (repeatable).",
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", metavar="TIME", help="Only snapshots created at or after TIME."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", metavar="TIME", help="Only snapshots created before TIME."),
+    ] = None,
+    limit: Annotated[
+        int,
+        typer.Option("--limit", metavar="N", min=1, help="Show at most N snapshots, newest first."),
+    ] = 100,
+    tz: Tz = None,
     profile: Profile = None,
     api_url: ApiUrl = None,
     token_url: TokenUrl = None,
     as_json: Json = False,
 ) -> None:
-    """List your snapshots, if the server offers a list (exit 4 and a message if not)."""
+    """List your snapshots, newest first, if the server offers a list (exit 4 and a message if not).
+
+    Follows the server's pages up to --limit snapshots.
+    """
+    lower, upper = client_options.read_bounds(tz, since, until)
+    states = [part.strip() for value in state or [] for part in value.split(",") if part.strip()]
     with open_client(profile, api_url, token_url) as client:
-        snapshots = client.list()
+        snapshots = client.list(
+            state=states or None, created_after=lower, created_before=upper, limit=limit
+        )
     if as_json:
         emit_json([snapshot.to_wire() for snapshot in snapshots])
         return

@@ -13,8 +13,10 @@ import typer
 
 from pond.cli.client_options import (
     ApiUrl,
+    Columns,
     Entity,
     Fields,
+    Gzip,
     Json,
     Parallel,
     Profile,
@@ -23,7 +25,7 @@ from pond.cli.client_options import (
     Tz,
     open_client,
     read_bounds,
-    read_fields,
+    read_options,
     read_range,
     read_timeout,
 )
@@ -90,6 +92,8 @@ def export(
     entity: Entity = "event",
     tz: Tz = None,
     fields: Fields = None,
+    gzip: Gzip = False,
+    columns: Columns = None,
     merge: Annotated[
         Path | None,
         typer.Option(
@@ -119,7 +123,7 @@ def export(
                 lower,
                 upper,
                 entity,
-                extra=read_fields(fields),
+                extra=read_options(fields, gzip, columns),
                 parallel=parallel,
                 timeout=read_timeout(timeout),
                 hooks=views.hooks(),

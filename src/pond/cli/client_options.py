@@ -71,6 +71,18 @@ Fields = Annotated[
         help="Extra form field for server extensions (repeatable).",
     ),
 ]
+Gzip = Annotated[
+    bool,
+    typer.Option("--gzip", help="Ask for gzipped parts (event_000.csv.gz), kept compressed."),
+]
+Columns = Annotated[
+    str | None,
+    typer.Option(
+        "--columns",
+        metavar="A,B,C",
+        help="Export only these columns of the entity, in this order [default: all].",
+    ),
+]
 SnapshotRef = Annotated[
     str, typer.Argument(metavar="SNAPSHOT", help="Snapshot id or href.", show_default=False)
 ]
@@ -98,6 +110,16 @@ def read_fields(pairs: list[str] | None) -> dict[str, str]:
         if not sep or not key.strip():
             raise UsageError(f"--field {pair!r} is not KEY=VALUE", hint="e.g. --field columns=id")
         fields[key.strip()] = value
+    return fields
+
+
+def read_options(pairs: list[str] | None, gzip: bool, columns: str | None) -> dict[str, str]:
+    """The creation's extra form fields: `--field` pairs, then `--gzip` and `--columns`."""
+    fields = read_fields(pairs)
+    if gzip:
+        fields["compression"] = "gzip"
+    if columns is not None:
+        fields["columns"] = ",".join(name.strip() for name in columns.split(","))
     return fields
 
 

@@ -39,10 +39,11 @@ def root(
 
 
 def _register() -> None:
-    from pond.cli import console_commands, server_commands
+    from pond.cli import console_commands, server_commands, webhook_commands
 
     server_commands.register(app)
     console_commands.register(app)
+    webhook_commands.register(app)
     try:
         client_commands = importlib.import_module("pond.cli.client_commands")
     except ModuleNotFoundError:  # installed without the client commands module

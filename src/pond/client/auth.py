@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from pond.client.backoff import retry_after
 from pond.client.config import ClientConfig
 from pond.client.errors import AuthenticationFailed, ServiceUnavailable
 
@@ -152,6 +153,14 @@ def parse_token(response: httpx.Response, now: float) -> Token:
                 status=response.status_code,
             )
         reason = ": ".join(str(x) for x in (code, detail) if x) or f"HTTP {response.status_code}"
+        if response.status_code == 429:
+            wait = retry_after(response.headers)
+            raise AuthenticationFailed(
+                f"the token endpoint is refusing requests for now ({reason})",
+                hint="check POND_CLIENT_ID / POND_CLIENT_SECRET, then retry"
+                + (f" in {wait:g} s" if wait is not None else " later"),
+                status=response.status_code,
+            )
         raise AuthenticationFailed(
             f"the token endpoint refused the credentials ({reason})",
             hint="check POND_CLIENT_ID / POND_CLIENT_SECRET or run `pond configure`",

@@ -58,6 +58,10 @@ def retry_after(headers: Mapping[str, str], now: datetime | None = None) -> floa
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+# A `Retry-After` longer than this is not slept through inside one call: the error says it.
+MAX_SERVER_DELAY = 120.0
+
+
 def next_delay(
     backoff: Backoff,
     attempt: int,

@@ -12,8 +12,9 @@ Every method raises a `pond.client.errors.ClientError` subclass on failure.
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -23,7 +24,7 @@ import httpx
 
 from pond.client import protocol
 from pond.client.auth import ClientCredentialsAuth, Token, cache_dir_for
-from pond.client.backoff import Backoff, Deadline, next_delay, poll_delay, retry_after
+from pond.client.backoff import Backoff, Deadline, next_delay, poll_delay
 from pond.client.config import ClientConfig, Secret, resolve
 from pond.client.download import Downloader, LinkBook, ProgressCallback
 from pond.client.errors import WaitTimeout
@@ -70,6 +71,7 @@ class Client:
         self._auth = ClientCredentialsAuth(self.config, cache_dir=cache_dir_for(token_cache))
         self._retries = retries
         self._backoff = backoff or Backoff()
+        self._extensions = protocol.Extensions.for_api(self.config.hosted)
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             headers={"User-Agent": USER_AGENT},
@@ -106,20 +108,40 @@ class Client:
         while True:
             try:
                 response = self._http.request(
-                    call.method, call.url, data=call.data, headers=call.headers, auth=self._auth
+                    call.method,
+                    call.url,
+                    data=call.data,
+                    headers=call.headers,
+                    auth=self._auth,
+                    timeout=self._timeout(call),
                 )
             except httpx.TransportError as error:
                 if attempt >= self._retries or not protocol.retry_error(call, error):
                     raise protocol.unreachable(call.url, error) from None
                 delay = next_delay(self._backoff, attempt, None)
             else:
-                if attempt >= self._retries or not protocol.retry_answer(
-                    call, response.status_code
-                ):
+                pause = protocol.resend_delay(call, response, attempt, self._retries, self._backoff)
+                if pause is None:
                     return response
-                delay = next_delay(self._backoff, attempt, retry_after(response.headers))
+                delay = pause
             attempt += 1
             time.sleep(delay)
+
+    def _timeout(self, call: Call) -> httpx.Timeout:
+        return protocol.timeout_for(call, self._http.timeout)
+
+    def _describe(self, href: str, wait: float | None = None) -> httpx.Response:
+        """`GET href` with the extensions this server takes (details, and a long-poll `wait`)."""
+        while True:
+            extensions = self._extensions
+            call = protocol.get_call(
+                href,
+                details=extensions.details,
+                wait=wait if extensions.long_poll else None,
+            )
+            response = self._send(call)
+            if not extensions.drop_rejected(call, response):
+                return response
 
     def _href(self, snapshot: SnapshotRef) -> str:
         if isinstance(snapshot, Snapshot):
@@ -142,7 +164,12 @@ class Client:
         range the server refuses, `AuthenticationFailed`, `ServiceUnavailable`.
         """
         call = protocol.create_call(
-            self.config.api_url, created_at_from, created_at_to, entity, extra, idempotency_key
+            self.config.api_url,
+            created_at_from,
+            created_at_to,
+            entity,
+            extra,
+            idempotency_key or protocol.new_idempotency_key(),
         )
         return protocol.read_created(self._send(call))
 
@@ -152,11 +179,52 @@ class Client:
         `snapshot` is a `Snapshot`, an href or an id. Raises `SnapshotNotFound`,
         `SnapshotExpired`.
         """
-        return protocol.read_snapshot(self._send(protocol.get_call(self._href(snapshot))))
+        return protocol.read_snapshot(self._describe(self._href(snapshot)))
 
-    def list(self) -> list[Snapshot]:
-        """The client's snapshots, when the server offers a list (`NotOffered` otherwise)."""
-        return protocol.read_list(self._send(protocol.list_call(self.config.api_url)))
+    def iter_snapshots(
+        self,
+        *,
+        state: str | Sequence[str] | None = None,
+        created_after: datetime | str | None = None,
+        created_before: datetime | str | None = None,
+        page_size: int | None = None,
+    ) -> Iterator[Snapshot]:
+        """The client's snapshots, newest first, page after page (following `next`).
+
+        Filters: `state` (one or several of pending, running, complete, failed)
+        and the creation time. Raises `NotOffered` when the server has no list,
+        `RequestRejected` for a filter it refuses.
+        """
+        url: str | None = protocol.list_url(
+            self.config.api_url,
+            state=state,
+            created_after=created_after,
+            created_before=created_before,
+            page_size=page_size,
+        )
+        while url is not None:
+            snapshots, url = protocol.read_page(self._send(protocol.list_call(url)))
+            yield from snapshots
+
+    def list(
+        self,
+        *,
+        state: str | Sequence[str] | None = None,
+        created_after: datetime | str | None = None,
+        created_before: datetime | str | None = None,
+        limit: int | None = None,
+    ) -> list[Snapshot]:
+        """At most `limit` (default: all) of the client's snapshots, newest first.
+
+        Filters as `iter_snapshots`; `NotOffered` when the server has no list.
+        """
+        found = self.iter_snapshots(
+            state=state,
+            created_after=created_after,
+            created_before=created_before,
+            page_size=limit,
+        )
+        return [*itertools.islice(found, limit)]
 
     def delete(self, snapshot: SnapshotRef) -> None:
         """Delete a snapshot and its files, when the server offers it (`NotOffered` otherwise)."""
@@ -169,24 +237,37 @@ class Client:
         timeout: float | None = None,
         progress: Callable[[Snapshot], None] | None = None,
         backoff: Backoff | None = None,
+        long_poll: bool | None = None,
     ) -> Snapshot:
         """Poll until the snapshot is complete, and return it (with fresh links).
 
         Polls back off exponentially with jitter and never come sooner than the
         server's `Retry-After`; `progress` gets every description polled.
+        A server that offers it (any but the hosted service) is long-polled instead
+        (`?wait=25`: it answers as soon as the snapshot finishes), unless `long_poll`
+        is False; one that refuses `wait` is polled as above.
         Raises `SnapshotFailed`, `SnapshotExpired`, or `WaitTimeout` after `timeout` seconds.
         """
         deadline = Deadline(timeout)
         backoff = backoff or self._backoff
         href = self._href(snapshot)
         attempt = 0
+        previous: str | None = None
         while True:
-            response = self._send(protocol.get_call(href))
+            asked = self._extensions.long_poll_seconds(deadline.remaining())
+            if long_poll is False:
+                asked = None
+            started = time.monotonic()
+            response = self._describe(href, asked)
             current = protocol.read_snapshot(response)
             if progress is not None:
                 progress(current)
             if protocol.check_finished(current):
                 return current
+            held = protocol.long_poll_held(asked, time.monotonic() - started, previous, current)
+            previous = current.state
+            if held and self._extensions.long_poll and not deadline.expired:
+                continue  # the server held the request until now: ask again at once
             delay = poll_delay(backoff, attempt, response.headers, deadline)
             if delay is None:
                 raise WaitTimeout(

@@ -69,6 +69,11 @@ class ClientConfig:
     scope: str = DEFAULT_SCOPE
     profile: str | None = field(default=None, compare=False)
 
+    @property
+    def hosted(self) -> bool:
+        """True when the API is the hosted service, which knows none of pond's extensions."""
+        return _is_hosted(self.api_url)
+
 
 def config_path(env: Mapping[str, str] | None = None) -> Path:
     """The config file the client reads and `pond configure` writes."""

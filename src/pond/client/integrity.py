@@ -4,11 +4,14 @@ Rows are CSV records minus the header. A quoted field may hold newlines, so
 records are counted by a scan that knows about quotes (RFC 4180: a quote
 inside a quoted field is doubled, so quote parity tells whether a newline
 ends a record). Files are read in chunks: memory stays flat whatever the size.
+A gzipped part (`event_000.csv.gz`) is sized and hashed as stored and its rows
+are counted in the decompressed stream, as it is read.
 """
 
 from __future__ import annotations
 
 import hashlib
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -80,24 +83,61 @@ class Scan:
     hexdigest: str | None
 
 
-def scan(path: Path, algorithm: str | None = None) -> Scan:
-    """Bytes, data rows (records minus the header) and optionally a digest of `path`."""
+class _Gunzip:
+    """Decompresses gzip bytes fed in any chunking, member after member."""
+
+    def __init__(self) -> None:
+        self._stream = zlib.decompressobj(wbits=31)
+
+    def feed(self, chunk: bytes) -> bytes:
+        out = [self._stream.decompress(chunk, CHUNK)]
+        while self._stream.unconsumed_tail or (self._stream.eof and self._stream.unused_data):
+            if self._stream.eof:  # another gzip member follows
+                rest = self._stream.unused_data
+                self._stream = zlib.decompressobj(wbits=31)
+                out.append(self._stream.decompress(rest, CHUNK))
+            else:
+                out.append(self._stream.decompress(self._stream.unconsumed_tail, CHUNK))
+        return b"".join(out)
+
+    def check_end(self) -> None:
+        if not self._stream.eof:
+            raise zlib.error("the gzip stream ends before its trailer")
+
+
+def scan(path: Path, algorithm: str | None = None, *, gzipped: bool = False) -> Scan:
+    """Bytes, data rows (records minus the header) and optionally a digest of `path`.
+
+    `gzipped`: rows are counted in the decompressed data; `zlib.error` if it is not gzip.
+    """
     counter = RecordCounter()
     digest = hashlib.new(algorithm) if algorithm else None
+    gunzip = _Gunzip() if gzipped else None
     size = 0
     with path.open("rb") as stream:
         while chunk := stream.read(CHUNK):
             size += len(chunk)
-            counter.feed(chunk)
+            counter.feed(gunzip.feed(chunk) if gunzip else chunk)
             if digest is not None:
                 digest.update(chunk)
+    if gunzip is not None:
+        gunzip.check_end()
     return Scan(size, max(0, counter.total() - 1), digest.hexdigest() if digest else None)
 
 
 def verify(path: Path, item: Item, name: str) -> Scan:
-    """Check `path` against `item`'s size, count and checksum; `IntegrityError` on a mismatch."""
+    """Check `path` against `item`'s size, count and checksum; `IntegrityError` on a mismatch.
+
+    A part named `*.gz` must be gzip: its rows are counted decompressed.
+    """
     checksum = expected_checksum(item)
-    result = scan(path, checksum.algorithm if checksum else None)
+    try:
+        result = scan(path, checksum.algorithm if checksum else None, gzipped=name.endswith(".gz"))
+    except zlib.error as exc:
+        raise IntegrityError(
+            f"part {name} is not a whole gzip file ({exc})",
+            hint="run the download again: the part is fetched anew",
+        ) from None
     problems = []
     if item.size is not None and result.size != item.size:
         problems.append(f"{result.size} bytes where the server said {item.size}")

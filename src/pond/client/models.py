@@ -24,11 +24,15 @@ _ITEM_FIELDS = ("href", "size", "count", "state", "query")
 
 @dataclass(frozen=True)
 class Query:
-    """What a snapshot exports: one entity over `[created_at_from, created_at_to)`."""
+    """What a snapshot exports: one entity over `[created_at_from, created_at_to)`.
+
+    `extra` keeps what else the server echoes (pond: `columns`, `compression`).
+    """
 
     entity: str
     created_at_from: str | None
     created_at_to: str | None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
     def from_wire(cls, data: Any) -> Query:
@@ -41,10 +45,12 @@ class Query:
             entity=str(data.get("entity") or "event"),
             created_at_from=None if bounds[0] is None else str(bounds[0]),
             created_at_to=None if bounds[1] is None else str(bounds[1]),
+            extra={k: v for k, v in data.items() if k not in ("entity", "created_at")},
         )
 
     def to_wire(self) -> dict[str, Any]:
-        return {"entity": self.entity, "created_at": [self.created_at_from, self.created_at_to]}
+        bounds = [self.created_at_from, self.created_at_to]
+        return {"entity": self.entity, "created_at": bounds, **self.extra}
 
 
 @dataclass(frozen=True)

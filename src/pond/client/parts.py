@@ -3,7 +3,8 @@
 A part `event_000` is streamed to `event_000.csv.part` in the output
 directory, continued with `Range` after an interruption, checked against the
 size, rows and checksum the server gave, then renamed to `event_000.csv`.
-A finished `.csv` of the right size is never fetched again.
+A finished `.csv` of the right size is never fetched again. A gzipped part
+keeps its name (`event_000.csv.gz`) and is stored as the server sent it.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ class Part:
 
     @property
     def final(self) -> Path:
-        return self.directory / (self.name if self.name.endswith(".csv") else f"{self.name}.csv")
+        keep = self.name.endswith((".csv", ".csv.gz"))
+        return self.directory / (self.name if keep else f"{self.name}.csv")
 
     @property
     def partial(self) -> Path:

@@ -8,14 +8,16 @@ and async clients only send calls and sleep.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 
+from pond.client.backoff import MAX_SERVER_DELAY, Backoff, next_delay, retry_after
 from pond.client.errors import (
     AuthenticationFailed,
     ClientError,
@@ -34,16 +36,23 @@ SNAPSHOTS_PATH = "/insights/snapshots"
 # Answers worth asking again for: the server said "not now" or a proxy failed.
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _FORM_VALUE = str | int | float | bool
+LONG_POLL = 25.0  # seconds a `?wait=` asks the server to hold a GET (pond allows up to 30)
+_LONG_POLL_MARGIN = 15.0  # read timeout beyond the wait asked for
+MAX_PAGE = 200  # the largest page `GET /insights/snapshots?limit=` gives
 
 
 @dataclass(frozen=True)
 class Call:
-    """One API request: method, URL, form fields and headers."""
+    """One API request: method, URL, form fields and headers.
+
+    `read_timeout` overrides the client's read timeout (a long-poll is held longer).
+    """
 
     method: str
     url: str
     data: dict[str, str] | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    read_timeout: float | None = None
 
     @property
     def idempotent(self) -> bool:
@@ -89,14 +98,114 @@ def create_call(
     return Call("POST", f"{api_url.rstrip('/')}{SNAPSHOTS_PATH}", data=data, headers=headers)
 
 
-def get_call(href: str) -> Call:
-    return Call("GET", href, headers={"Accept": "application/json"})
+def new_idempotency_key() -> str:
+    """A fresh `Idempotency-Key`: one per snapshot meant, reused by every retry of its POST."""
+    return str(uuid.uuid4())
 
 
-def list_call(api_url: str) -> Call:
-    return Call(
-        "GET", f"{api_url.rstrip('/')}{SNAPSHOTS_PATH}", headers={"Accept": "application/json"}
-    )
+@dataclass
+class Extensions:
+    """Which of pond's optional GET parameters the client uses with this server.
+
+    Both start on for any server but the hosted service (which does not know
+    them), and each turns off for good the first time the server rejects it
+    (400), so an older or foreign server is simply polled as documented.
+    """
+
+    details: bool = True  # `?details=true`: `sha256` and `expires_at` on complete items
+    long_poll: bool = True  # `?wait=S`: the server holds the GET until the snapshot finishes
+
+    @classmethod
+    def for_api(cls, hosted: bool) -> Extensions:
+        return cls(details=not hosted, long_poll=not hosted)
+
+    def long_poll_seconds(self, remaining: float | None) -> float | None:
+        """The `wait=` to ask for with `remaining` seconds left, or None to poll plainly."""
+        if not self.long_poll:
+            return None
+        seconds = LONG_POLL if remaining is None else min(LONG_POLL, float(int(remaining)))
+        return seconds if seconds >= 1 else None
+
+    def drop_rejected(self, call: Call, response: httpx.Response) -> bool:
+        """After a 400 to a GET that used extensions, turn off the one refused; True to resend."""
+        if response.status_code != 400 or call.method != "GET" or "?" not in call.url:
+            return False
+        query = call.url.partition("?")[2]
+        _, description = _error_fields(response)
+        said = (description or "").lower()
+        if "wait=" in query and self.long_poll and ("wait" in said or not self.details):
+            self.long_poll = False
+            return True
+        if "details=" in query and self.details:
+            self.details = False
+            return True
+        if "wait=" in query and self.long_poll:
+            self.long_poll = False
+            return True
+        return False
+
+
+def get_call(href: str, *, details: bool = False, wait: float | None = None) -> Call:
+    """`GET <href>`, with pond's `details=true` and `wait=S` when asked for."""
+    params: list[tuple[str, str]] = []
+    if wait is not None:
+        params.append(("wait", f"{wait:g}"))
+    if details:
+        params.append(("details", "true"))
+    url = href if not params else f"{href}{'&' if '?' in href else '?'}{urlencode(params)}"
+    timeout = None if wait is None else wait + _LONG_POLL_MARGIN
+    return Call("GET", url, headers={"Accept": "application/json"}, read_timeout=timeout)
+
+
+def timeout_for(call: Call, default: httpx.Timeout) -> httpx.Timeout:
+    """The client's timeouts, with the read timeout raised for a call held long (a long-poll)."""
+    if call.read_timeout is None:
+        return default
+    read = max(call.read_timeout, default.read or 0.0)
+    return httpx.Timeout(default.connect, read=read, write=default.write, pool=default.pool)
+
+
+def long_poll_held(
+    asked: float | None, elapsed: float, previous: str | None, current: Snapshot
+) -> bool:
+    """Whether an unfinished answer to `?wait=asked` came from a server that held it.
+
+    Then the client asks again at once. An answer much quicker than asked, with
+    no change of state, is from a server that ignores `wait`: the client then
+    sleeps between polls as usual.
+    """
+    if asked is None:
+        return False
+    if previous is not None and current.state != previous:
+        return True
+    return elapsed >= asked / 2
+
+
+def list_url(
+    api_url: str,
+    *,
+    state: str | Sequence[str] | None = None,
+    created_after: datetime | str | None = None,
+    created_before: datetime | str | None = None,
+    page_size: int | None = None,
+) -> str:
+    """The first page of `GET /insights/snapshots` with its filters (then follow `next`)."""
+    params: list[tuple[str, str]] = []
+    if page_size is not None:
+        params.append(("limit", str(max(1, min(MAX_PAGE, page_size)))))
+    if state:
+        params.append(("state", state if isinstance(state, str) else ",".join(state)))
+    if created_after is not None:
+        params.append(("created_after", format_time(as_utc(created_after))))
+    if created_before is not None:
+        params.append(("created_before", format_time(as_utc(created_before))))
+    url = f"{api_url.rstrip('/')}{SNAPSHOTS_PATH}"
+    return f"{url}?{urlencode(params)}" if params else url
+
+
+def list_call(url: str) -> Call:
+    """`GET` a page of the snapshot list: `list_url(...)`, or a page's `next` URL as is."""
+    return Call("GET", url, headers={"Accept": "application/json"})
 
 
 def delete_call(href: str) -> Call:
@@ -137,6 +246,22 @@ def raise_for_answer(response: httpx.Response, *, offered: str | None = None) ->
         )
     if status == 400:
         raise RequestRejected(f"the server rejected the request: {said}", status=status)
+    if status == 409 and code == "idempotency_conflict":
+        raise RequestRejected(
+            "the server refused the request: its Idempotency-Key was already used, in the last"
+            f" 24 hours, for a snapshot with other parameters ({said})",
+            hint="send a new key for a different request; `pond export` keeps one per --out"
+            " directory, so use another --out for a different range or options",
+            status=status,
+        )
+    if status == 429:
+        wait = retry_after(response.headers)
+        again = f"retry in {wait:g} s" if wait is not None else "retry in a while"
+        raise ServiceUnavailable(
+            f"the service is rate limiting this client ({where}): {said}",
+            hint=f"{again}, or make fewer requests at once",
+            status=status,
+        )
     if status == 401:
         raise AuthenticationFailed(
             f"the API refused the access token: {said}",
@@ -212,14 +337,28 @@ def read_snapshot(response: httpx.Response) -> Snapshot:
 
 
 def read_list(response: httpx.Response) -> list[Snapshot]:
-    """The snapshots a `GET /insights/snapshots` listed (a list, or `{"snapshots": [...]}`)."""
+    """The snapshots one page of `GET /insights/snapshots` listed (see `read_page`)."""
+    return read_page(response)[0]
+
+
+def read_page(response: httpx.Response) -> tuple[list[Snapshot], str | None]:
+    """One page of `GET /insights/snapshots`: its snapshots, and the `next` page's URL or None.
+
+    Reads `{"items": [...], "next": url}` (pond), `{"snapshots": [...]}` or a bare list.
+    """
     raise_for_answer(response, offered="listing snapshots")
     body = _json(response)
+    following: Any = None
     if isinstance(body, dict):
+        following = body.get("next")
         body = body.get("snapshots", body.get("items"))
     if not isinstance(body, list):
         raise ClientError("the snapshot list is not a list", hint="is this a POND Snapshots API?")
-    return [_snapshot(entry) for entry in body]
+    if following is not None and not (
+        isinstance(following, str) and following.startswith(("http://", "https://"))
+    ):
+        raise ClientError("the snapshot list's `next` is not a URL", hint="report this server")
+    return [_snapshot(entry) for entry in body], following
 
 
 def read_deleted(response: httpx.Response) -> None:
@@ -232,6 +371,23 @@ def retry_answer(call: Call, status: int) -> bool:
         return False
     # 429 and 503 say the request was not processed; a gateway error might hide one that was.
     return call.idempotent or status in (429, 503)
+
+
+def resend_delay(
+    call: Call, response: httpx.Response, attempt: int, retries: int, backoff: Backoff
+) -> float | None:
+    """Seconds to pause before sending `call` again after `response`, or None to keep it.
+
+    Retries `RETRY_STATUSES` at most `retries` times, with backoff, never sooner
+    than the server's `Retry-After`, and not at all when that is beyond
+    `MAX_SERVER_DELAY` (the error then says when to come back).
+    """
+    if attempt >= retries or not retry_answer(call, response.status_code):
+        return None
+    hint = retry_after(response.headers)
+    if hint is not None and hint > MAX_SERVER_DELAY:
+        return None
+    return next_delay(backoff, attempt, hint)
 
 
 def retry_error(call: Call, error: httpx.TransportError) -> bool:

@@ -1,17 +1,21 @@
 """What a finished download gives: the part files, their rows streamed, one merged CSV.
 
 The part files are plain CSV with a header row, so any tool can read them
-(`pandas.read_csv`, `polars.scan_csv(paths)`, DuckDB's `read_csv([...])`).
+(`pandas.read_csv`, `polars.scan_csv(paths)`, DuckDB's `read_csv([...])`); gzipped
+parts (`*.csv.gz`) are read through gzip here, and merged into one plain CSV.
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
+import io
 import os
 import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from pond.client.errors import IntegrityError
 from pond.client.integrity import header_end
@@ -44,11 +48,18 @@ class Download:
         return merge(self.files, destination)
 
 
+def open_part(path: Path) -> BinaryIO:
+    """The CSV bytes of a part file, decompressed when it is `*.gz`."""
+    if path.name.endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]  # a GzipFile is binary IO
+    return path.open("rb")
+
+
 def iter_rows(files: Sequence[Path]) -> Iterator[dict[str, str]]:
     """The data rows of the CSV `files`, in order, parsed with the header of each file."""
     for path in files:
-        with path.open(newline="", encoding="utf-8") as stream:
-            yield from csv.DictReader(stream)
+        with open_part(path) as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as text:
+            yield from csv.DictReader(text)
 
 
 def merge(files: Sequence[Path], destination: Path) -> Path:
@@ -65,7 +76,7 @@ def merge(files: Sequence[Path], destination: Path) -> Path:
         with temporary.open("w+b") as out:
             ends_with_newline = True
             for path in files:
-                with path.open("rb") as part:
+                with open_part(path) as part:
                     end = header_end(part)
                     part.seek(0)
                     part_header = part.read(end)

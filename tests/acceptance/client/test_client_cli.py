@@ -275,3 +275,36 @@ def test_exit_codes_and_messages(make_setup: Callable[..., Setup], tmp_path: Pat
     unreachable = run_pond("token", env={**env, "POND_TOKEN_URL": "http://127.0.0.1:1/t"})
     assert unreachable.returncode == 9
     assert "cannot reach" in unreachable.stderr
+
+
+def test_list_with_filters_and_delete(make_setup: Callable[..., Setup], tmp_path: Path) -> None:
+    setup = make_setup(run_worker=False)
+    env = setup.env(tmp_path)
+    hrefs = []
+    for _ in range(3):
+        created = run_pond("snapshot", "create", *RANGE, env=env)
+        assert created.returncode == 0, created.stderr
+        hrefs.append(created.stdout.strip())
+
+    listed = run_pond("snapshot", "list", "--state", "pending", "--limit", "2", "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert [s["href"] for s in json.loads(listed.stdout)] == hrefs[::-1][:2]  # newest first
+    plain = run_pond("snapshot", "list", "--since", "2000-01-01", "--tz", "UTC", env=env)
+    assert plain.returncode == 0, plain.stderr
+    assert len(plain.stdout.splitlines()) == 3
+    assert "pending" in plain.stdout
+    none = run_pond(
+        "snapshot", "list", "--state", "complete", "--until", "2030-01-01T00:00Z", env=env
+    )
+    assert none.returncode == 0, none.stderr
+    assert none.stdout == ""
+    bad = run_pond("snapshot", "list", "--state", "finished", env=env)
+    assert bad.returncode == 2
+    assert "state" in bad.stderr
+
+    deleted = run_pond("snapshot", "delete", hrefs[0], env=env)
+    assert deleted.returncode == 0, deleted.stderr
+    assert f"deleted {hrefs[0]}" in deleted.stdout
+    again = run_pond("snapshot", "delete", hrefs[0], env=env)
+    assert again.returncode == 4
+    assert "no such snapshot" in again.stderr
