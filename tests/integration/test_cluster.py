@@ -75,6 +75,8 @@ def cluster(conninfo: str, tmp_path: Path) -> Iterator[Callable[..., Cluster]]:
             "POND_DATABASE_URL": conninfo,
             "POND_DATA_DIR": str(tmp_path / "data"),
             "POND_LOG_FORMAT": "json",
+            # Chaos keeps up to 3 snapshots a round in flight: no cap on active ones.
+            "POND_MAX_ACTIVE_SNAPSHOTS": "0",
             **env,
         }
         with (tmp_path / "api.log").open("wb") as log:

@@ -20,6 +20,9 @@ import structlog
 from pond.exports import exporter
 from pond.jobs.runtime import JobRuntime
 from pond.snapshots.repository import EXPORT_QUEUE, EXPORT_TASK
+from pond.webhooks import delivery as webhook_delivery
+from pond.webhooks import events as webhook_events
+from pond.webhooks.repository import DELIVER_TASK, WEBHOOK_QUEUE
 
 log = structlog.get_logger("pond.jobs")
 
@@ -42,6 +45,7 @@ def export_snapshot(context: procrastinate.JobContext, snapshot_id: str) -> None
     sid = uuid.UUID(snapshot_id)
     bound = log.bind(snapshot_id=snapshot_id, job_id=context.job.id)
     bound.info("export.started")
+    public_url = runtime.settings.public_url
     try:
         exporter.run(
             runtime.conninfo,
@@ -58,9 +62,13 @@ def export_snapshot(context: procrastinate.JobContext, snapshot_id: str) -> None
             if attempts >= MAX_EXPORT_ATTEMPTS:
                 bound.error("export.failed", reason=reason, attempts=attempts)
                 exporter.fail(conn, sid, f"export failed after {attempts} attempts: {reason}")
+                webhook_events.emit(
+                    runtime.conninfo, sid, webhook_events.FAILED, public_url=public_url
+                )
                 return
         bound.warning("export.retrying", reason=reason, attempts=attempts)
         raise
+    webhook_events.emit(runtime.conninfo, sid, webhook_events.COMPLETED, public_url=public_url)
 
 
 def expire_snapshots(conninfo: str, runtime: JobRuntime) -> int:
@@ -113,4 +121,7 @@ def build_app(conninfo: str, **pool_args: Any) -> procrastinate.App:
         name="pond.maintenance", queue=MAINTENANCE_QUEUE, pass_context=True
     )(maintenance)
     app.periodic(cron="* * * * *", periodic_id="maintenance")(maintenance_task)
+    app.task(
+        name=DELIVER_TASK, queue=WEBHOOK_QUEUE, pass_context=True, retry=webhook_delivery.RETRY
+    )(webhook_delivery.deliver_webhook)
     return app
