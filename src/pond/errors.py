@@ -140,3 +140,25 @@ class LinkRefused(PondError):
 class Unavailable(PondError):
     status = 503
     code = "service_unavailable"
+
+
+class InvalidWebhookUrl(InputError):
+    """A webhook URL that is not https (plain http is allowed on loopback only)."""
+
+    code = "invalid_webhook_url"
+
+
+class WebhookNotFound(NotFound):
+    code = "webhook_not_found"
+
+
+class WebhookDeliveryFailed(PondError):
+    """A webhook endpoint did not answer 2xx; the delivery job is retried with backoff."""
+
+    status = 502
+    code = "webhook_delivery_failed"
+
+
+class PayloadTooLarge(InputError):
+    status = 413
+    code = "request_too_large"

@@ -98,6 +98,14 @@ class Settings(BaseSettings):
         ge=0,
         description="Pending and running snapshots one organisation may have; 0: no cap.",
     )
+    token_failure_limit: int = Field(
+        default=10,
+        ge=0,
+        description="Failed token requests per client id or IP in a window before 429; 0: off.",
+    )
+    token_failure_window: int = Field(
+        default=60, ge=1, description="The window of POND_TOKEN_FAILURE_LIMIT, seconds."
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -18,16 +18,19 @@ from starlette.routing import Route
 from pond.api import openapi
 from pond.api.access_log import AccessLog
 from pond.api.errors import HANDLERS
+from pond.api.metrics import routes as metrics_routes
 from pond.api.state import AppState
 from pond.auth import router as auth_router
 from pond.auth.keys import load_keyring
 from pond.console.routes import routes as console_routes
 from pond.downloads import router as downloads_router
 from pond.downloads.signing import LinkSigner
+from pond.events import router as events_router
 from pond.jobs.runtime import JobRuntime
 from pond.settings import Settings
 from pond.snapshots import router as snapshots_router
 from pond.storage.factory import open_store
+from pond.webhooks.router import routes as webhook_routes
 
 log = structlog.get_logger("pond.api")
 
@@ -51,7 +54,18 @@ def create_app(settings: Settings, conninfo: str, *, run_worker: bool = True) ->
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-            conninfo, min_size=2, max_size=20, open=False, timeout=10
+            conninfo,
+            min_size=2,
+            max_size=20,
+            open=False,
+            timeout=10,
+            # A connection is tried before it is lent: after a database restart the
+            # broken ones are dropped and replaced instead of failing one request each.
+            check=AsyncConnectionPool.check_connection,
+            # Reconnection backs off exponentially (1, 2, 4, ... s): without a bound, a
+            # two-minute outage would leave the API down for a minute after it ends.
+            # Giving up early frees the slot for a fresh attempt at the next request.
+            reconnect_timeout=10,
         )
         await pool.open(wait=True)
         async with pool.connection() as conn:
@@ -81,9 +95,12 @@ def create_app(settings: Settings, conninfo: str, *, run_worker: bool = True) ->
         *auth_router.routes,
         *snapshots_router.routes,
         *downloads_router.routes,
+        *events_router.routes,
+        *webhook_routes,
         *console_routes,
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        *metrics_routes,
         *openapi.routes,
     ]
     return Starlette(

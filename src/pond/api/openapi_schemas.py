@@ -31,6 +31,16 @@ def schemas() -> dict[str, Any]:
         {
             "entity": {"type": "string", "example": "event"},
             "created_at": {"type": "array", "items": DATE, "minItems": 2, "maxItems": 2},
+            "columns": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "pond: only when the creation chose columns.",
+            },
+            "compression": {
+                "type": "string",
+                "enum": ["gzip"],
+                "description": "pond: only when the creation asked for it.",
+            },
         },
     )
     item = obj(
@@ -56,6 +66,24 @@ def schemas() -> dict[str, Any]:
             "created_at_from": {**DATE, "description": "Start of the range, included."},
             "created_at_to": {**DATE, "description": "End of the range, excluded."},
             "entity": {"type": "string", "default": "event"},
+            "format": {
+                "type": "string",
+                "enum": ["csv"],
+                "default": "csv",
+                "description": "pond: the file format; CSV is the only one today.",
+            },
+            "compression": {
+                "type": "string",
+                "enum": ["gzip"],
+                "description": "pond: gzip each part; objects are then named `event_000.csv.gz`.",
+            },
+            "columns": {
+                "type": ["string", "array"],
+                "items": {"type": "string"},
+                "example": "id,created_at,event_type",
+                "description": "pond: the entity's columns to export, in this order"
+                " (comma-separated, or a JSON array); all of them by default.",
+            },
         },
     }
     return {

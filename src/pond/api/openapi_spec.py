@@ -11,6 +11,7 @@ from typing import Any
 from pond.api.openapi_schemas import DATE, SCOPE, ref, schemas
 from pond.snapshots.listing import DEFAULT_LIMIT, MAX_LIMIT, STATES
 from pond.snapshots.waiting import MAX_WAIT
+from pond.webhooks import openapi as webhook_openapi
 
 
 def _json(description: str, schema: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -103,8 +104,8 @@ def _snapshot_paths() -> dict[str, Any]:
                         {"Location": _header("The snapshot's href.")},
                     ),
                     "400": _error(
-                        "`missing_content_type`, `invalid_request`, `invalid_date_range`,"
-                        " `unknown_entity`."
+                        "`missing_content_type`, `invalid_request` (including an unknown"
+                        " column, format or compression), `invalid_date_range`, `unknown_entity`."
                     ),
                     **_BEARER_ERRORS,
                     "409": _error("`idempotency_conflict`: the key was used for another request."),
@@ -232,6 +233,51 @@ def _other_paths() -> dict[str, Any]:
                 },
             },
         },
+        "/insights/events": {
+            "post": {
+                "summary": "Load a batch of the caller's own events, all or nothing (pond)",
+                "security": [{"bearer": []}],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "text/csv": {"schema": {"type": "string"}},
+                        "application/x-ndjson": {"schema": {"type": "string"}},
+                    },
+                },
+                "responses": {
+                    "201": {
+                        "description": "Loaded.",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["result", "count"],
+                                    "properties": {
+                                        "result": {"type": "string"},
+                                        "count": {"type": "integer"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "400": _error("`import_rejected` (naming the line) or `invalid_request`."),
+                    "401": _BEARER_ERRORS["401"],
+                    "403": _BEARER_ERRORS["403"],
+                    "413": _error("`request_too_large`: over 10 MiB."),
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics (no token: keep it on the internal network)",
+                "responses": {
+                    "200": {
+                        "description": "Prometheus text format.",
+                        "content": {"text/plain": {}},
+                    }
+                },
+            }
+        },
         "/healthz": {"get": {"summary": "Liveness", "responses": health}},
         "/readyz": {"get": {"summary": "Readiness: the database answers too", "responses": health}},
         "/openapi.json": {
@@ -261,9 +307,9 @@ def build(base_url: str) -> dict[str, Any]:
             ' Every JSON error is `{"error", "error_description"}`.',
         },
         "servers": [{"url": base_url}],
-        "paths": {**_other_paths(), **_snapshot_paths()},
+        "paths": {**_other_paths(), **_snapshot_paths(), **webhook_openapi.paths()},
         "components": {
-            "schemas": schemas(),
+            "schemas": {**schemas(), **webhook_openapi.schemas()},
             "securitySchemes": {
                 "basic": {"type": "http", "scheme": "basic", "description": "client_id:secret"},
                 "bearer": {

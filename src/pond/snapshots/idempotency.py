@@ -1,7 +1,7 @@
 """`Idempotency-Key` on snapshot creation: a retry gets the first answer, a reuse a 409.
 
 A key is scoped to its OAuth client and remembered for 24 hours with a hash of
-what the request means (entity and range, after parsing: a form and a JSON body
+what the request means (entity, range and export options, after parsing: a form and a JSON body
 saying the same thing are the same request).
 """
 
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pond.errors import InputError
+from pond.exports.options import ExportOptions
 from pond.snapshots.dates import format_instant
 from pond.snapshots.repository import Conn
 
@@ -41,12 +42,21 @@ def parse_key(value: str | None) -> str | None:
     return key
 
 
-def request_hash(entity: str, start: datetime, end: datetime) -> str:
-    """A stable fingerprint of what a creation request asks for."""
-    canonical = json.dumps(
-        {"entity": entity, "from": format_instant(start), "to": format_instant(end)},
-        sort_keys=True,
-    )
+def request_hash(
+    entity: str, start: datetime, end: datetime, options: ExportOptions | None = None
+) -> str:
+    """A stable fingerprint of what a creation request asks for.
+
+    Options enter it only when given, so a request without any keeps the fingerprint
+    it always had (`format=csv` is the default, the same request as none).
+    """
+    meaning: dict[str, object] = {
+        "entity": entity,
+        "from": format_instant(start),
+        "to": format_instant(end),
+    }
+    meaning.update((options or ExportOptions()).echo())
+    canonical = json.dumps(meaning, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

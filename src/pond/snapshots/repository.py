@@ -11,6 +11,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import class_row
 
+from pond.exports.options import ExportOptions
+
 Conn = psycopg.AsyncConnection[Any]
 
 EXPORT_TASK = "pond.export_snapshot"
@@ -30,11 +32,19 @@ class SnapshotRecord:
     created_at: datetime
     expires_at: datetime
     deleted_at: datetime | None
+    format: str = "csv"
+    compression: str | None = None
+    export_columns: list[str] | None = None
+
+    @property
+    def options(self) -> ExportOptions:
+        columns = tuple(self.export_columns) if self.export_columns is not None else None
+        return ExportOptions(format=self.format, compression=self.compression, columns=columns)
 
 
 _COLUMNS = (
     "id, org_id, client_id, entity, created_at_from, created_at_to, state, reason,"
-    " created_at, expires_at, deleted_at"
+    " created_at, expires_at, deleted_at, format, compression, export_columns"
 )
 
 
@@ -57,16 +67,31 @@ async def insert_and_schedule(
     start: datetime,
     end: datetime,
     retention_seconds: int,
+    options: ExportOptions | None = None,
 ) -> SnapshotRecord:
     """Create a pending snapshot and queue its export, in one transaction."""
+    options = options or ExportOptions()
+    columns = list(options.columns) if options.columns is not None else None
     async with conn.transaction():
         async with conn.cursor(row_factory=class_row(SnapshotRecord)) as cur:
             await cur.execute(
                 "INSERT INTO snapshots"
-                " (id, org_id, client_id, entity, created_at_from, created_at_to, expires_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s))"
+                " (id, org_id, client_id, entity, created_at_from, created_at_to, expires_at,"
+                " format, compression, export_columns)"
+                " VALUES (%s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s), %s, %s, %s)"
                 " RETURNING " + _COLUMNS,
-                (snapshot_id, org_id, client_id, entity, start, end, retention_seconds),
+                (
+                    snapshot_id,
+                    org_id,
+                    client_id,
+                    entity,
+                    start,
+                    end,
+                    retention_seconds,
+                    options.format,
+                    options.compression,
+                    columns,
+                ),
             )
             record = await cur.fetchone()
         assert record is not None

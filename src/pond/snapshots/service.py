@@ -11,6 +11,7 @@ from typing import Any
 from pond.auth.bearer import Principal
 from pond.entities import get_entity
 from pond.errors import IdempotencyConflict, SnapshotGone, SnapshotNotFound, TooManySnapshots
+from pond.exports import options as export_options
 from pond.settings import Settings
 from pond.snapshots import idempotency, repository
 from pond.snapshots.dates import format_instant, parse_range
@@ -56,7 +57,8 @@ async def schedule(
     """
     start, end = parse_range(params.get("created_at_from"), params.get("created_at_to"))
     entity = get_entity(str(params.get("entity") or "event"))
-    fingerprint = idempotency.request_hash(entity.name, start, end)
+    options = export_options.parse(params, entity)
+    fingerprint = idempotency.request_hash(entity.name, start, end, options)
     async with conn.transaction():
         if idempotency_key is not None:
             earlier = await idempotency.lookup(conn, principal.client_id, idempotency_key)
@@ -86,6 +88,7 @@ async def schedule(
             start=start,
             end=end,
             retention_seconds=settings.retention_seconds,
+            options=options,
         )
         if idempotency_key is not None:
             await idempotency.remember(
@@ -129,12 +132,14 @@ async def delete(conn: Conn, store: ObjectStore, principal: Principal, snapshot_
 
 
 def _query(record: SnapshotRecord) -> dict[str, Any]:
+    """The documented echo; `columns` and `compression` follow only when they were asked for."""
     return {
         "entity": record.entity,
         "created_at": [
             format_instant(record.created_at_from),
             format_instant(record.created_at_to),
         ],
+        **record.options.echo(),
     }
 
 
