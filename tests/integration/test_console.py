@@ -276,3 +276,39 @@ def test_the_active_snapshot_cap_is_explained_on_the_page(
     assert refused.status_code == 429
     assert refused.headers["content-type"].startswith("text/html")
     assert snapshot_count(server.conninfo) == 1
+
+
+def test_the_create_form_passes_gzip_and_columns(
+    pond_server: RunningServer,
+    browser: httpx.Client,
+    client_credentials: Callable[[str], tuple[str, str]],
+) -> None:
+    seeding.seed(
+        pond_server.conninfo, org="acme", start=parse_instant("f", FROM),
+        end=parse_instant("t", TO), count=30,
+    )  # fmt: skip
+    assert sign_in(browser, *client_credentials("acme")).status_code == 303
+    page = browser.get("/console")
+    assert 'name="gzip"' in page.text
+    assert 'name="columns"' in page.text
+    form = {
+        "created_at_from": FROM,
+        "created_at_to": TO,
+        "columns": "id,event_type",
+        "gzip": "1",
+        "csrf_token": csrf(browser),
+    }
+    created = browser.post("/console/snapshots", data=form)
+    assert created.status_code == 303, created.text
+    snapshot_id = created.headers["location"].rsplit("/", 1)[1]
+    fragment = wait_final(browser, snapshot_id)
+    link = re.search(r'href="(http[^"]+event_000\.csv\.gz[^"]*)"', fragment)
+    assert link is not None, fragment
+    import gzip
+
+    text = gzip.decompress(httpx.get(link[1].replace("&amp;", "&")).content).decode()
+    assert text.splitlines()[0] == "id,event_type"
+    assert len(text.splitlines()) == 31
+    bad = browser.post("/console/snapshots", data={**form, "columns": "id,colour"})
+    assert bad.status_code == 400
+    assert "colour" in bad.text

@@ -64,6 +64,11 @@ def snapshot_params(form: dict[str, str]) -> dict[str, str]:
     UTC; absent means UTC).
     """
     params = {"entity": form.get("entity") or "event"}
+    # The export options, checked by the snapshot service like the API's.
+    if form.get("gzip"):
+        params["compression"] = "gzip"
+    if form.get("columns", "").strip():
+        params["columns"] = form["columns"].strip()
     offset_text = form.get("tz_offset") or "0"
     if not re.fullmatch(r"[+-]?\d{1,4}", offset_text) or abs(int(offset_text)) > 14 * 60:
         raise InputError("tz_offset must be minutes east of UTC, between -840 and 840")
