@@ -106,6 +106,12 @@ class Settings(BaseSettings):
     token_failure_window: int = Field(
         default=60, ge=1, description="The window of POND_TOKEN_FAILURE_LIMIT, seconds."
     )
+    db_pool_size: int = Field(
+        default=20,
+        ge=2,
+        le=500,
+        description="Most database connections the API of one process holds.",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -54,3 +54,12 @@ def test_the_database_url_never_prints(monkeypatch: pytest.MonkeyPatch, tmp_path
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("POND_DATABASE_URL", "postgresql://u:hunter2@db/pond")
     assert "hunter2" not in repr(load_settings())
+
+
+def test_the_pool_size_is_bounded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("POND_DB_POOL_SIZE", "8")
+    assert load_settings().db_pool_size == 8
+    monkeypatch.setenv("POND_DB_POOL_SIZE", "1")
+    with pytest.raises(ConfigError, match="POND_DB_POOL_SIZE"):
+        load_settings()

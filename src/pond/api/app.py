@@ -56,7 +56,7 @@ def create_app(settings: Settings, conninfo: str, *, run_worker: bool = True) ->
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
             conninfo,
             min_size=2,
-            max_size=20,
+            max_size=settings.db_pool_size,
             open=False,
             timeout=10,
             # A connection is tried before it is lent: after a database restart the
