@@ -8,18 +8,23 @@ The tree::
     │   ├── InvalidDateRange       dates missing, naive, unparseable or in the wrong order
     │   ├── UnknownEntity          an entity that is not exported
     │   ├── MissingContentType     a body without a Content-Type; its parameters were ignored
-    │   └── ImportRejected         a CSV to import has a bad row; nothing was loaded
+    │   ├── ImportRejected         events to load have a bad row; nothing was loaded
+    │   ├── InvalidWebhookUrl      a webhook URL that is not https (or loopback http)
+    │   └── PayloadTooLarge        a body over the route's limit (413)
     ├── OAuthError                 token endpoint errors, RFC 6749 section 5.2
     ├── AuthError                  bearer token errors, RFC 6750 (401 / 403)
     ├── NotFound                   no such resource, or not yours (404)
     │   ├── SnapshotNotFound
-    │   └── ClientNotFound
+    │   ├── ClientNotFound
+    │   └── WebhookNotFound
     ├── SnapshotGone               the snapshot outlived its retention (410)
     ├── IdempotencyConflict        an Idempotency-Key reused with another request (409)
     ├── RateLimited                too many requests from one client (429, Retry-After)
-    │   └── TooManySnapshots       the organisation's cap on concurrent snapshots (429)
+    │   ├── TooManySnapshots       the organisation's cap on concurrent snapshots (429)
+    │   └── TooManyFailures        failed token requests from one client or address (429)
     ├── LinkRefused                a download link that is expired, altered or unknown (403)
-    └── Unavailable                the database is out of reach (503)
+    ├── Unavailable                the database is out of reach (503)
+    └── WebhookDeliveryFailed      a webhook endpoint did not answer 2xx (the job retries)
 
 HTTP answers are made from these in exactly one place (`pond.api.errors`) and CLI
 messages and exit codes in exactly one place (`pond.cli.output`).
@@ -130,6 +135,12 @@ class RateLimited(PondError):
 
 class TooManySnapshots(RateLimited):
     code = "too_many_snapshots"
+
+
+class TooManyFailures(RateLimited):
+    """Too many failed authentications from one client id or address (429, Retry-After)."""
+
+    code = "too_many_requests"
 
 
 class LinkRefused(PondError):

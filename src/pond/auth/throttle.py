@@ -14,16 +14,10 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
-from pond.errors import RateLimited
+from pond.errors import TooManyFailures
 
 # Keys are attacker-chosen (any client id, any address): bound what they can make us keep.
 _MAX_KEYS = 100_000
-
-
-class TooManyFailures(RateLimited):
-    """Too many failed authentications from one client id or address (429, Retry-After)."""
-
-    code = "too_many_requests"
 
 
 class FailureThrottle:
