@@ -236,3 +236,44 @@ def test_parallel_parts_are_exact_even_when_times_tie(
         expected = [r[0] for r in conn.execute("SELECT id FROM events ORDER BY created_at, id")]
     assert counts == [100, 100, 100, 51]
     assert exported_ids(tmp_path, sid) == expected
+
+
+def test_a_running_export_reports_its_progress(
+    conninfo: str, client_credentials: Callable[[str], tuple[str, str]], tmp_path: Path
+) -> None:
+    seeding.seed(conninfo, org="acme", start=FROM, end=TO, count=40_000)
+    sid = new_snapshot(conninfo, client_credentials)
+    writes = 0
+    paused = threading.Event()
+    proceed = threading.Event()
+
+    class PausingStore(LocalStore):
+        """The real local store, paused at its third block so the test can look."""
+
+        def stage(self, key: str):  # type: ignore[no-untyped-def]
+            writer = super().stage(key)
+            original = writer.write
+
+            def write(data: bytes) -> None:
+                nonlocal writes
+                original(data)
+                writes += 1
+                if writes == 3:
+                    paused.set()
+                    assert proceed.wait(30)
+
+            writer.write = write  # type: ignore[method-assign]
+            return writer
+
+    store = PausingStore(tmp_path, LinkSigner("k", b"s" * 32))
+    worker = threading.Thread(target=lambda: exporter.run(conninfo, store, sid, max_rows=100_000))
+    worker.start()
+    assert paused.wait(30)
+    with psycopg.connect(conninfo) as conn:
+        state, progress = conn.execute(
+            "SELECT state, rows_exported FROM snapshots WHERE id = %s", (sid,)
+        ).fetchone()  # type: ignore[misc]
+    proceed.set()
+    worker.join(30)
+    assert state == "running"
+    assert 0 < progress < 40_000

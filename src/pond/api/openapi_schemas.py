@@ -57,6 +57,10 @@ def schemas() -> dict[str, Any]:
             "expires_at": {**DATE, "description": "pond: when `href` stops working."},
             "sha256": {"type": "string", "description": "pond: SHA-256 of the part, hex."},
             "reason": {"type": "string", "description": "pond: why a failed export failed."},
+            "rows_exported": {
+                "type": "integer",
+                "description": "pond, with details: rows written so far by a running export.",
+            },
         },
     )
     create = {

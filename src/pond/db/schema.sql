@@ -155,3 +155,7 @@ CREATE TABLE webhook_deliveries (
     UNIQUE (endpoint_id, snapshot_id, event_type)
 );
 CREATE INDEX webhook_deliveries_event_idx ON webhook_deliveries (event_id);
+
+-- 0006: progress of a running export, for `rows_exported` on running items.
+
+ALTER TABLE snapshots ADD COLUMN rows_exported bigint CHECK (rows_exported >= 0);

@@ -27,6 +27,7 @@ import structlog
 from pond.entities import get_entity
 from pond.exports.compression import GzipWriter
 from pond.exports.options import ExportOptions
+from pond.exports.progress import Progress
 from pond.storage.base import ObjectStore, StagedWriter, StoredObject
 
 log = structlog.get_logger("pond.exports")
@@ -56,7 +57,8 @@ def claim(conn: psycopg.Connection[Any], snapshot_id: uuid.UUID) -> Job | None:
     """Mark the snapshot running and return what to export; None if there is nothing to do."""
     with conn.transaction():
         row = conn.execute(
-            "UPDATE snapshots SET state = 'running', started_at = now(), attempts = attempts + 1"
+            "UPDATE snapshots SET state = 'running', started_at = now(), attempts = attempts + 1,"
+            " rows_exported = 0"
             " WHERE id = %s AND state IN ('pending', 'running') AND expires_at > now()"
             " RETURNING org_id, entity, created_at_from, created_at_to,"
             " format, compression, export_columns",
@@ -110,7 +112,12 @@ def _begin_snapshot(conn: psycopg.Connection[Any], snapshot: psycopg.sql.Composa
 
 
 def export_part(
-    conninfo: str, snapshot: psycopg.sql.Composable, store: ObjectStore, job: Job, plan: PartPlan
+    conninfo: str,
+    snapshot: psycopg.sql.Composable,
+    store: ObjectStore,
+    job: Job,
+    plan: PartPlan,
+    progress: Progress | None = None,
 ) -> Part:
     """COPY one planned part into a committed object, on a connection of its own."""
     entity = get_entity(job.entity)
@@ -130,7 +137,7 @@ def export_part(
             # Compressed in this part's thread, block by block as the COPY streams.
             writer = GzipWriter(writer)
         try:
-            rows = _copy_into(conn, query, params, writer)
+            rows = _copy_into(conn, query, params, writer, progress)
             stored = writer.commit()
         except BaseException:
             writer.abort()
@@ -143,6 +150,7 @@ def _copy_into(
     query: psycopg.sql.Composed,
     params: list[Any],
     writer: StagedWriter,
+    progress: Progress | None = None,
 ) -> int:
     """Stream a COPY into `writer` in large blocks; return the number of data rows."""
     block: list[bytes | bytearray | memoryview] = []
@@ -155,9 +163,13 @@ def _copy_into(
             messages += 1
             if size >= _BLOCK:
                 writer.write(b"".join(block))
+                if progress is not None:
+                    progress.add(len(block) - (1 if messages == len(block) else 0))
                 block.clear()
                 size = 0
     writer.write(b"".join(block))
+    if progress is not None:
+        progress.add(len(block) - (1 if messages == len(block) else 0))
     return messages - 1  # the first message is the header
 
 
@@ -183,11 +195,16 @@ def export(
         assert row is not None
         snapshot = psycopg.sql.Literal(str(row[0]))
         plans = plan_parts(conn, job, max_rows)
-        with ThreadPoolExecutor(max_workers=max(1, min(streams, len(plans)))) as pool:
-            futures = [
-                pool.submit(export_part, conninfo, snapshot, store, job, plan) for plan in plans
-            ]
-            parts = [future.result() for future in futures]
+        progress = Progress(conninfo, job.snapshot_id)
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, min(streams, len(plans)))) as pool:
+                futures = [
+                    pool.submit(export_part, conninfo, snapshot, store, job, plan, progress)
+                    for plan in plans
+                ]
+                parts = [future.result() for future in futures]
+        finally:
+            progress.close()
     return parts
 
 

@@ -35,6 +35,7 @@ class SnapshotRecord:
     format: str = "csv"
     compression: str | None = None
     export_columns: list[str] | None = None
+    rows_exported: int | None = None
 
     @property
     def options(self) -> ExportOptions:
@@ -44,7 +45,7 @@ class SnapshotRecord:
 
 _COLUMNS = (
     "id, org_id, client_id, entity, created_at_from, created_at_to, state, reason,"
-    " created_at, expires_at, deleted_at, format, compression, export_columns"
+    " created_at, expires_at, deleted_at, format, compression, export_columns, rows_exported"
 )
 
 

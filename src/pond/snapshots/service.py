@@ -167,6 +167,8 @@ def render(
         item = _unfinished_item(record.state, query)
         if record.state == "failed":
             item["reason"] = record.reason or "the export failed"
+        if record.state == "running" and details:
+            item["rows_exported"] = record.rows_exported or 0
         items = [item]
     else:
         # A link never outlives the snapshot's retention; whole seconds, as links carry.

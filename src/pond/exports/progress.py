@@ -1,0 +1,54 @@
+"""How many rows an export has written so far, shared by its part streams.
+
+Each stream reports the rows of every block it writes; at most once per
+`interval` seconds the total goes to `snapshots.rows_exported` on a connection
+of its own (the export's own connections are read-only, inside its snapshot).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import psycopg
+
+
+class Progress:
+    def __init__(self, conninfo: str, snapshot_id: uuid.UUID, *, interval: float = 1.0) -> None:
+        self._conninfo = conninfo
+        self._snapshot_id = snapshot_id
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._rows = 0
+        self._reported_at = float("-inf")
+        self._conn: psycopg.Connection[tuple[object, ...]] | None = None
+
+    @property
+    def rows(self) -> int:
+        return self._rows
+
+    def add(self, rows: int) -> None:
+        """Count `rows` more; record the total if the last record is old enough."""
+        with self._lock:
+            self._rows += rows
+            now = time.monotonic()
+            if now - self._reported_at < self._interval:
+                return
+            self._reported_at = now
+            try:
+                if self._conn is None:
+                    self._conn = psycopg.connect(self._conninfo, autocommit=True)
+                self._conn.execute(
+                    "UPDATE snapshots SET rows_exported = %s WHERE id = %s AND state = 'running'",
+                    (self._rows, self._snapshot_id),
+                )
+            except psycopg.Error:
+                # Progress is a courtesy: a failure to report it never fails the export.
+                self._conn = None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
