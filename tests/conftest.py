@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import shutil
 import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -34,9 +36,11 @@ _counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def pg_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_root() -> Iterator[str]:
     """URL of the session's PostgreSQL server (its maintenance database)."""
-    data_dir = tmp_path_factory.mktemp("pg-session")
+    # Not under pytest's own temporary tree: another pytest run on this machine prunes
+    # old trees there, and must not take this session's database with it.
+    data_dir = Path(tempfile.mkdtemp(prefix="pond-test-pg-"))
     conninfo, server = embedded.start(data_dir)
     root = conninfo.replace(f"/{embedded.DATABASE}?", "/postgres?")
     with psycopg.connect(root, autocommit=True) as conn:
@@ -44,7 +48,8 @@ def pg_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         conn.execute(f"CREATE DATABASE {TEMPLATE}")
     upgrade(conninfo.replace(f"/{embedded.DATABASE}?", f"/{TEMPLATE}?"))
     yield root
-    server.cleanup()
+    embedded.stop(server)
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def database_url(root: str, name: str) -> str:

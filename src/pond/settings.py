@@ -21,6 +21,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from pond.entities.configured import EntityConfig
 from pond.errors import ConfigError
 
 ENV_PREFIX = "POND_"
@@ -105,6 +106,10 @@ class Settings(BaseSettings):
     )
     token_failure_window: int = Field(
         default=60, ge=1, description="The window of POND_TOKEN_FAILURE_LIMIT, seconds."
+    )
+    entities: dict[str, EntityConfig] = Field(
+        default_factory=dict,
+        description="Operator entities: [entities.NAME] tables of pond.toml, or JSON.",
     )
     db_pool_size: int = Field(
         default=20,

@@ -63,3 +63,25 @@ def test_the_pool_size_is_bounded(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     monkeypatch.setenv("POND_DB_POOL_SIZE", "1")
     with pytest.raises(ConfigError, match="POND_DB_POOL_SIZE"):
         load_settings()
+
+
+def test_entities_come_from_pond_toml_or_json(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("POND_ENTITIES", raising=False)
+    (tmp_path / "pond.toml").write_text(
+        '[entities.orders]\ntable = "shop.orders"\ncolumns = ["id", "total"]\n'
+    )
+    orders = load_settings().entities["orders"]
+    assert (orders.table, orders.key_column, orders.columns) == (
+        "shop.orders",
+        "id",
+        ["id", "total"],
+    )
+    monkeypatch.setenv("POND_ENTITIES", '{"refunds": {"table": "refunds", "columns": ["id"]}}')
+    # The environment adds to (and overrides by name) the entities of pond.toml.
+    assert sorted(load_settings().entities) == ["orders", "refunds"]
+    monkeypatch.setenv("POND_ENTITIES", '{"refunds": {"table": "drop table x", "columns": []}}')
+    with pytest.raises(ConfigError, match="POND_ENTITIES"):
+        load_settings()

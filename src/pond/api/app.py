@@ -25,6 +25,7 @@ from pond.auth.keys import load_keyring
 from pond.console.routes import routes as console_routes
 from pond.downloads import router as downloads_router
 from pond.downloads.signing import LinkSigner
+from pond.entities import configured
 from pond.events import router as events_router
 from pond.jobs.runtime import JobRuntime
 from pond.settings import Settings
@@ -67,6 +68,8 @@ def create_app(settings: Settings, conninfo: str, *, run_worker: bool = True) ->
             # Giving up early frees the slot for a fresh attempt at the next request.
             reconnect_timeout=10,
         )
+        # Operator entities are checked against the database before anything is served.
+        await asyncio.to_thread(configured.load, conninfo, settings.entities)
         await pool.open(wait=True)
         async with pool.connection() as conn:
             keys = await load_keyring(conn)

@@ -31,11 +31,13 @@ def _database() -> Iterator[tuple[Any, str]]:
     """Settings and a connection string, with the schema brought up to date."""
     from pond.db.database import open_database
     from pond.db.migrate import upgrade
+    from pond.entities import configured
     from pond.settings import load_settings
 
     settings = load_settings()
     with open_database(settings) as conninfo:
         upgrade(conninfo)
+        configured.load(conninfo, settings.entities)
         yield settings, conninfo
 
 

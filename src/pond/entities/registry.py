@@ -1,4 +1,9 @@
-"""The entities a snapshot can export. `event` is built in."""
+"""The entities a snapshot can export: `event` is built in; operators add their own.
+
+`configure()` installs the operator's entities (from `POND_ENTITIES` or the
+`[entities.NAME]` tables of `pond.toml`) once at start-up, after `check()` has
+verified them against the database; `get_entity()` looks names up.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,8 @@ class Entity:
     org_column: str
     time_column: str
     columns: tuple[str, ...]
+    # Unique within the table: with the time it orders rows and cuts parts exactly.
+    key_column: str = "id"
 
     def _where(self, after: bool, before: bool) -> sql.Composed:
         """One organisation's rows in `[from, to)`, optionally from key `after` to key `before`.
@@ -25,11 +32,12 @@ class Entity:
         Bind parameters, in order: org id, from, to, then (time, id) for each bound given.
         """
         org, time = sql.Identifier(self.org_column), sql.Identifier(self.time_column)
+        key = sql.Identifier(self.key_column)
         clauses = [sql.SQL("{} = %s AND {} >= %s AND {} < %s").format(org, time, time)]
         if after:
-            clauses.append(sql.SQL("({}, id) >= (%s, %s)").format(time))
+            clauses.append(sql.SQL("({}, {}) >= (%s, %s)").format(time, key))
         if before:
-            clauses.append(sql.SQL("({}, id) < (%s, %s)").format(time))
+            clauses.append(sql.SQL("({}, {}) < (%s, %s)").format(time, key))
         return sql.SQL(" AND ").join(clauses)
 
     def select(self, names: list[str]) -> tuple[str, ...]:
@@ -52,11 +60,12 @@ class Entity:
     ) -> sql.Composed:
         """`SELECT <columns>` (all of the entity's unless given) of the rows `_where` picks,
         in (time, id) order."""
-        return sql.SQL("SELECT {columns} FROM {table} WHERE {where} ORDER BY {time}, id").format(
+        return sql.SQL("SELECT {columns} FROM {table} WHERE {where} ORDER BY {time}, {key}").format(
             columns=sql.SQL(", ").join(sql.Identifier(c) for c in columns or self.columns),
-            table=sql.Identifier(self.table),
+            table=sql.Identifier(*self.table.split(".", 1)),
             where=self._where(after, before),
             time=sql.Identifier(self.time_column),
+            key=sql.Identifier(self.key_column),
         )
 
     def boundary_query(self, *, after: bool) -> sql.Composed:
@@ -65,11 +74,13 @@ class Entity:
         Bind parameters: those of `_where`, then the offset.
         """
         return sql.SQL(
-            "SELECT {time}, id FROM {table} WHERE {where} ORDER BY {time}, id OFFSET %s LIMIT 1"
+            "SELECT {time}, {key} FROM {table} WHERE {where}"
+            " ORDER BY {time}, {key} OFFSET %s LIMIT 1"
         ).format(
-            table=sql.Identifier(self.table),
+            table=sql.Identifier(*self.table.split(".", 1)),
             where=self._where(after, False),
             time=sql.Identifier(self.time_column),
+            key=sql.Identifier(self.key_column),
         )
 
 
@@ -92,7 +103,14 @@ EVENT = Entity(
     ),
 )
 
-_ENTITIES = {EVENT.name: EVENT}
+_BUILT_IN = {EVENT.name: EVENT}
+_ENTITIES = dict(_BUILT_IN)
+
+
+def configure(entities: list[Entity]) -> None:
+    """Make `entities` exportable beside the built-in ones (replacing any earlier set)."""
+    global _ENTITIES
+    _ENTITIES = {**_BUILT_IN, **{entity.name: entity for entity in entities}}
 
 
 def get_entity(name: str) -> Entity:

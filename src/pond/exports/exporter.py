@@ -71,7 +71,7 @@ def claim(conn: psycopg.Connection[Any], snapshot_id: uuid.UUID) -> Job | None:
     return Job(snapshot_id, int(row[0]), str(row[1]), row[2], row[3], options)
 
 
-Key = tuple[datetime, int]
+Key = tuple[Any, Any]  # (time, key column) of the row that starts a part
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def plan_parts(conn: psycopg.Connection[Any], job: Job, max_rows: int) -> list[P
         row = conn.execute(entity.boundary_query(after=after is not None), params).fetchone()
         if row is None:
             break
-        boundaries.append((row[0], int(row[1])))
+        boundaries.append((row[0], row[1]))
     keys: list[Key | None] = [None, *boundaries, None]
     return [PartPlan(seq, keys[seq], keys[seq + 1]) for seq in range(len(keys) - 1)]
 
