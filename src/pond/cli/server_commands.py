@@ -230,6 +230,31 @@ def demo(
     raise typer.Exit(run_demo(console, keep=keep, count=count))
 
 
+def status(as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts.")) -> None:
+    """Show the job queue, snapshots by state, storage use and recent failures."""
+    from pond import status as service
+
+    with _database() as (_, conninfo):
+        report = _with_connection(conninfo, service.gather)
+    if as_json:
+        typer.echo(json.dumps(report.as_json()))
+        return
+    queue = ", ".join(f"{n} {s}" for s, n in report.queue.items()) or "empty"
+    snapshots = ", ".join(f"{n} {s}" for s, n in report.snapshots.items()) or "none"
+    console.print(f"queue:     {queue}")
+    console.print(f"snapshots: {snapshots}")
+    console.print(f"storage:   {report.stored_parts} parts, {report.stored_bytes:,} bytes")
+    if not report.failures:
+        console.print("recent failures: none")
+        return
+    table = Table("snapshot", "org", "created", "reason", title="recent failures")
+    for failure in report.failures:
+        table.add_row(
+            str(failure.id), failure.org, failure.created_at.isoformat(), failure.reason or ""
+        )
+    console.print(table)
+
+
 def register(app: typer.Typer) -> None:
     """Add the server-side commands to the root `pond` app."""
     app.command("serve")(serve)
@@ -237,5 +262,6 @@ def register(app: typer.Typer) -> None:
     app.command("seed")(seed)
     app.command("import")(import_command)
     app.command("demo")(demo)
+    app.command("status")(status)
     app.add_typer(clients_app, name="clients")
     app.add_typer(db_app, name="db")
