@@ -9,51 +9,16 @@ the client's rate limit.
 from __future__ import annotations
 
 import dataclasses
-import json
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from pond.api import bodies
 from pond.api.state import app_state, base_url
 from pond.auth.bearer import Principal, authenticate
-from pond.errors import InputError, MissingContentType
+from pond.errors import InputError
 from pond.snapshots import idempotency, limits, listing, repository, service, waiting
-
-_MAX_BODY = 64 * 1024
-
-
-async def _parameters(request: Request) -> dict[str, Any]:
-    """The request's parameters from a form or JSON body; the seed says both need a Content-Type."""
-    raw_type = request.headers.get("content-type")
-    content_type = (raw_type or "").split(";")[0].strip().lower()
-    if not content_type:
-        raise MissingContentType(
-            "the request has no Content-Type, so its parameters were ignored;"
-            " send -H 'Content-Type: application/x-www-form-urlencoded' (or application/json)"
-        )
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > _MAX_BODY:
-        raise InputError(f"the request body is larger than {_MAX_BODY} bytes")
-    body = await request.body()
-    if len(body) > _MAX_BODY:
-        raise InputError(f"the request body is larger than {_MAX_BODY} bytes")
-    if content_type == "application/x-www-form-urlencoded":
-        form = await request.form(max_files=0, max_fields=50)
-        return {key: value for key, value in form.items() if isinstance(value, str)}
-    if content_type == "application/json" or content_type.endswith("+json"):
-        try:
-            data = json.loads(body or b"{}")
-        except (ValueError, UnicodeDecodeError):
-            raise InputError("the body is not valid JSON") from None
-        if not isinstance(data, dict):
-            raise InputError("the JSON body must be an object of parameters")
-        return data
-    raise InputError(
-        f"unsupported Content-Type {content_type!r}; use"
-        " application/x-www-form-urlencoded or application/json"
-    )
 
 
 async def _caller(request: Request) -> Principal:
@@ -67,7 +32,7 @@ async def create_snapshot(request: Request) -> Response:
     """202 with the documented body and `Location`; a replayed Idempotency-Key says so."""
     principal = await _caller(request)
     key = idempotency.parse_key(request.headers.get(idempotency.HEADER))
-    params = await _parameters(request)
+    params = await bodies.parameters(request)
     state = app_state(request)
     async with state.pool.connection() as conn:
         created = await service.schedule(

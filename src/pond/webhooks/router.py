@@ -6,16 +6,13 @@ client's rate limit, and sees only its own organisation's endpoints.
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from pond.api import bodies
 from pond.api.state import app_state
 from pond.auth.bearer import Principal, authenticate
-from pond.errors import InputError, MissingContentType
 from pond.snapshots import limits
 from pond.webhooks import repository, service
 
@@ -28,38 +25,10 @@ async def _caller(request: Request) -> Principal:
     return principal
 
 
-async def _parameters(request: Request) -> dict[str, Any]:
-    """The parameters of a form or JSON body."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if not content_type:
-        raise MissingContentType(
-            "the request has no Content-Type, so its parameters were ignored;"
-            " send application/json or application/x-www-form-urlencoded"
-        )
-    body = await request.body()
-    if len(body) > _MAX_BODY:
-        raise InputError(f"the request body is larger than {_MAX_BODY} bytes")
-    if content_type == "application/x-www-form-urlencoded":
-        form = await request.form(max_files=0, max_fields=10)
-        return {key: value for key, value in form.items() if isinstance(value, str)}
-    if content_type == "application/json" or content_type.endswith("+json"):
-        try:
-            data = json.loads(body or b"{}")
-        except (ValueError, UnicodeDecodeError):
-            raise InputError("the body is not valid JSON") from None
-        if not isinstance(data, dict):
-            raise InputError("the JSON body must be an object of parameters")
-        return data
-    raise InputError(
-        f"unsupported Content-Type {content_type!r}; use"
-        " application/json or application/x-www-form-urlencoded"
-    )
-
-
 async def create_webhook(request: Request) -> Response:
     """201 with the endpoint and its secret (shown this once); 400 on a bad URL."""
     principal = await _caller(request)
-    params = await _parameters(request)
+    params = await bodies.parameters(request, max_fields=10, max_bytes=_MAX_BODY)
     async with app_state(request).pool.connection() as conn:
         registered = await service.register(conn, principal.org_id, params)
     body = service.render(registered.endpoint, secret=registered.secret)
