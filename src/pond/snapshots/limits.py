@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from pond.auth.bearer import Principal, authenticate
 from pond.errors import RateLimited
 
 
@@ -64,3 +65,10 @@ def check(request: Request, client_id: str, per_minute: int) -> None:
             hint=f"retry in {math.ceil(wait)} s (see the Retry-After header)",
             retry_after=math.ceil(wait),
         )
+
+
+async def caller(request: Request) -> Principal:
+    """The authenticated caller, counted against its rate limit (401/403, then 429)."""
+    principal = await authenticate(request)
+    check(request, principal.client_id, request.app.state.pond.settings.rate_limit_per_minute)
+    return principal

@@ -16,21 +16,13 @@ from starlette.routing import Route
 
 from pond.api import bodies
 from pond.api.state import app_state, base_url
-from pond.auth.bearer import Principal, authenticate
 from pond.errors import InputError
 from pond.snapshots import idempotency, limits, listing, repository, service, waiting
 
 
-async def _caller(request: Request) -> Principal:
-    """The authenticated caller, counted against its rate limit (401/403, then 429)."""
-    principal = await authenticate(request)
-    limits.check(request, principal.client_id, app_state(request).settings.rate_limit_per_minute)
-    return principal
-
-
 async def create_snapshot(request: Request) -> Response:
     """202 with the documented body and `Location`; a replayed Idempotency-Key says so."""
-    principal = await _caller(request)
+    principal = await limits.caller(request)
     key = idempotency.parse_key(request.headers.get(idempotency.HEADER))
     params = await bodies.parameters(request)
     state = app_state(request)
@@ -47,7 +39,7 @@ async def create_snapshot(request: Request) -> Response:
 
 async def list_snapshots(request: Request) -> Response:
     """200 `{"items": [...], "next": url or null}`, newest first; 400 on bad parameters."""
-    principal = await _caller(request)
+    principal = await limits.caller(request)
     query = listing.parse(principal.org_id, request.query_params)
     state = app_state(request)
     async with state.pool.connection() as conn:
@@ -86,7 +78,7 @@ def _wants_details(request: Request) -> bool:
 
 async def get_snapshot(request: Request) -> Response:
     """200 with the snapshot (after up to `?wait=` seconds); 404 unknown or deleted, 410 expired."""
-    principal = await _caller(request)
+    principal = await limits.caller(request)
     wait = waiting.parse_wait(request.query_params.get("wait"))
     state = app_state(request)
     if wait is not None:
@@ -111,7 +103,7 @@ async def get_snapshot(request: Request) -> Response:
 
 async def delete_snapshot(request: Request) -> Response:
     """204 once the work is cancelled and the files deleted; 404 if there is no such snapshot."""
-    principal = await _caller(request)
+    principal = await limits.caller(request)
     state = app_state(request)
     async with state.pool.connection() as conn:
         await service.delete(conn, state.store, principal, request.path_params["snapshot_id"])

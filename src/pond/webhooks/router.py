@@ -12,22 +12,15 @@ from starlette.routing import Route
 
 from pond.api import bodies
 from pond.api.state import app_state
-from pond.auth.bearer import Principal, authenticate
 from pond.snapshots import limits
 from pond.webhooks import repository, service
 
 _MAX_BODY = 16 * 1024
 
 
-async def _caller(request: Request) -> Principal:
-    principal = await authenticate(request)
-    limits.check(request, principal.client_id, app_state(request).settings.rate_limit_per_minute)
-    return principal
-
-
 async def create_webhook(request: Request) -> Response:
     """201 with the endpoint and its secret (shown this once); 400 on a bad URL."""
-    principal = await _caller(request)
+    principal = await limits.caller(request)
     params = await bodies.parameters(request, max_fields=10, max_bytes=_MAX_BODY)
     async with app_state(request).pool.connection() as conn:
         registered = await service.register(conn, principal.org_id, params)
@@ -37,7 +30,7 @@ async def create_webhook(request: Request) -> Response:
 
 async def list_webhooks(request: Request) -> Response:
     """200 `{"items": [...]}`: the organisation's active endpoints, without secrets."""
-    principal = await _caller(request)
+    principal = await limits.caller(request)
     async with app_state(request).pool.connection() as conn:
         endpoints = await repository.list_active(conn, principal.org_id)
     return JSONResponse({"items": [service.render(e) for e in endpoints]})
@@ -45,7 +38,7 @@ async def list_webhooks(request: Request) -> Response:
 
 async def delete_webhook(request: Request) -> Response:
     """204 once no more events go to it; 404 if unknown or another organisation's."""
-    principal = await _caller(request)
+    principal = await limits.caller(request)
     async with app_state(request).pool.connection() as conn:
         await service.remove(conn, request.path_params["webhook_id"], principal.org_id)
     return Response(status_code=204)
