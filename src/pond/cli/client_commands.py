@@ -22,6 +22,7 @@ from pond.cli.client_options import (
     Fields,
     Gzip,
     Json,
+    Merge,
     Parallel,
     Profile,
     SnapshotRef,
@@ -280,12 +281,7 @@ def snapshot_download(
     out: Annotated[
         Path, typer.Option("--out", metavar="DIR", help="Directory for the part files.")
     ],
-    merge: Annotated[
-        Path | None,
-        typer.Option(
-            "--merge", metavar="FILE.csv", help="Also write one CSV with one header here."
-        ),
-    ] = None,
+    merge: Merge = None,
     parallel: Parallel = 4,
     timeout: Timeout = None,
     profile: Profile = None,

@@ -18,6 +18,7 @@ from pond.cli.client_options import (
     Fields,
     Gzip,
     Json,
+    Merge,
     Parallel,
     Profile,
     Timeout,
@@ -94,12 +95,7 @@ def export(
     fields: Fields = None,
     gzip: Gzip = False,
     columns: Columns = None,
-    merge: Annotated[
-        Path | None,
-        typer.Option(
-            "--merge", metavar="FILE.csv", help="Also write one CSV with one header here."
-        ),
-    ] = None,
+    merge: Merge = None,
     parallel: Parallel = 4,
     timeout: Timeout = None,
     profile: Profile = None,

@@ -8,6 +8,7 @@ local zone) and the command says so on stderr.
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -58,6 +59,10 @@ Timeout = Annotated[
         metavar="DURATION",
         help="Give up waiting after this long: 90s, 30m, 2h [default: never].",
     ),
+]
+Merge = Annotated[
+    Path | None,
+    typer.Option("--merge", metavar="FILE.csv", help="Also write one CSV with one header here."),
 ]
 Parallel = Annotated[
     int,
