@@ -43,9 +43,9 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(if $(QUICK),--quick,)
 
-# Kill workers at random over 20 rounds of exports; nothing may be lost or doubled.
+# Kill workers, then the whole service, over 20 rounds of exports; nothing may be lost or doubled.
 chaos: $(STAMP)
-	POND_CHAOS_ROUNDS=20 $(BIN)/pytest tests/integration/test_cluster.py -p no:cacheprovider
+	POND_CHAOS_ROUNDS=20 $(BIN)/pytest tests/integration/test_cluster.py tests/integration/test_service_kill.py -p no:cacheprovider -rA
 
 # Regenerate the CLI references in docs/ from --help.
 docs-cli: $(STAMP)

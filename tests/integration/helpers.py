@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import time
 from typing import Any
 
@@ -60,3 +62,52 @@ def valid_claims(client_id: str, issuer: str, **overrides: Any) -> dict[str, Any
     }
     claims.update(overrides)
     return claims
+
+
+def token_for(base_url: str, creds: tuple[str, str]) -> str:
+    """An access token from the server at `base_url` for (client_id, secret)."""
+    answer = httpx.post(
+        f"{base_url}/oauth2/token", auth=creds, data={"grant_type": "client_credentials"}
+    )
+    return str(answer.json()["access_token"])
+
+
+def wait_all(token: str, hrefs: list[str], timeout: float) -> dict[str, dict[str, Any]]:
+    """Poll snapshots until each is complete or failed; their bodies by href."""
+    done: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + timeout
+    while len(done) < len(hrefs):
+        assert time.monotonic() < deadline, f"{len(hrefs) - len(done)} snapshots never completed"
+        for href in hrefs:
+            if href not in done:
+                body = httpx.get(href, headers=bearer(token)).json()
+                if body["items"][0]["state"] in ("complete", "failed"):
+                    done[href] = body
+        time.sleep(0.2)
+    return done
+
+
+def exported_ids(body: dict[str, Any]) -> list[int]:
+    """The ids of every row of a complete snapshot, downloaded through its signed links."""
+    ids: list[int] = []
+    for item in body["items"]:
+        assert item["state"] == "complete", item
+        text = httpx.get(item["href"]).text
+        rows = list(csv.DictReader(io.StringIO(text)))
+        assert len(rows) == item["count"]
+        ids += [int(row["id"]) for row in rows]
+    return ids
+
+
+def expected_ids(conninfo: str, org: str) -> list[int]:
+    """The ids of `org`'s events in [FROM, TO), in export order, from the database."""
+    with psycopg.connect(conninfo) as conn:
+        return [
+            r[0]
+            for r in conn.execute(
+                "SELECT e.id FROM events e JOIN organisations o ON o.id = e.org_id"
+                " WHERE o.slug = %s AND e.created_at >= %s AND e.created_at < %s"
+                " ORDER BY e.created_at, e.id",
+                (org, FROM, TO),
+            )
+        ]
