@@ -8,32 +8,39 @@ piped results stay clean.
 from __future__ import annotations
 
 import json
+import os
+import sys
 import threading
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 
-from pond.client.models import Snapshot
-from pond.client.parts import PartProgress
-from pond.client.results import Download
+from pond.cli.output import stderr_console
 
-stdout = Console(highlight=False, soft_wrap=True)
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+
+    from pond.client.models import Snapshot
+    from pond.client.parts import PartProgress
+    from pond.client.results import Download
+
+
+def terminal() -> Console | None:
+    """Rich on stderr when stderr is a terminal (as Rich decides), else None.
+
+    Rich is imported only then: a piped or scripted command writes plain lines.
+    """
+    try:
+        maybe = sys.stderr.isatty()
+    except ValueError:  # closed
+        maybe = False
+    if not maybe and "TTY_COMPATIBLE" not in os.environ and "FORCE_COLOR" not in os.environ:
+        return None
+    console = stderr_console()
+    return console if console.is_terminal else None
 
 
 def emit_json(value: Any) -> None:
@@ -43,7 +50,12 @@ def emit_json(value: Any) -> None:
 
 def note(message: str) -> None:
     """A line for the person at the terminal (stderr)."""
-    stderr.print(message, markup=False)
+    console = terminal()
+    if console is not None:
+        console.print(message, markup=False)
+        return
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
 
 
 def result(message: str) -> None:
@@ -76,7 +88,17 @@ class WaitView:
         self._last: tuple[str, int, int] | None = None
 
     def __enter__(self) -> WaitView:
-        if stderr.is_terminal:
+        console = terminal()
+        if console is not None:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
             self._progress = Progress(
                 SpinnerColumn(),
                 TextColumn("{task.description}"),
@@ -84,7 +106,7 @@ class WaitView:
                 MofNCompleteColumn(),
                 TextColumn("parts complete"),
                 TimeElapsedColumn(),
-                console=stderr,
+                console=console,
                 transient=True,
             )
             self._progress.start()
@@ -131,14 +153,24 @@ class DownloadView:
         self._finished: set[str] = set()
 
     def __enter__(self) -> DownloadView:
-        if stderr.is_terminal:
+        console = terminal()
+        if console is not None:
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+
             self._progress = Progress(
                 TextColumn("{task.description}", justify="right"),
                 BarColumn(),
                 DownloadColumn(),
                 TransferSpeedColumn(),
                 TimeRemainingColumn(),
-                console=stderr,
+                console=console,
             )
             self._progress.start()
             self._overall = self._progress.add_task(

@@ -1,12 +1,23 @@
 """The `pond` command: server, operator and client commands under one root.
 
 Server commands import the server stack lazily, so the client commands work
-with only the light client installed.
+with only the light client installed. Every command module keeps its
+imports light too (Rich, asyncio and the server stack load inside the
+commands that use them): a command's start-up is most of a short command's time.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
+
+# httpx imports its own command-line tool (click, Rich's syntax highlighting,
+# pygments) whenever those happen to be installed, as they are with pond's CLI:
+# tens of milliseconds of every `pond` command, for a tool pond never runs.
+# Marking that one module absent makes httpx skip it (`httpx.main` then says the
+# tool is not installed). Only done when httpx is not imported yet.
+if "httpx" not in sys.modules:
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 import typer
 

@@ -19,9 +19,8 @@ Exit codes (stable, documented in docs/cli.md):
 from __future__ import annotations
 
 import sys
-from typing import Any
-
-from rich.console import Console
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from pond.errors import (
     AuthError,
@@ -45,7 +44,16 @@ EXIT_TIMEOUT = 7
 EXIT_CONFIG = 8
 EXIT_UNAVAILABLE = 9
 
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+@cache
+def stderr_console() -> Console:
+    """Rich on stderr, made when first needed (Rich takes a while to import)."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def exit_code_for(error: PondError) -> int:
@@ -67,6 +75,7 @@ def exit_code_for(error: PondError) -> int:
 
 def fail(error: PondError) -> None:
     """Print `error` (and its hint) on stderr."""
+    stderr = stderr_console()
     stderr.print(f"[bold red]error:[/] {error.message}", markup=True)
     if error.hint:
         stderr.print(f"[dim]hint:[/] {error.hint}", markup=True)

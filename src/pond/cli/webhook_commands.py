@@ -9,9 +9,8 @@ from __future__ import annotations
 import json
 
 import typer
-from rich.table import Column, Table
 
-from pond.cli.server_commands import _database, _with_connection, console
+from pond.cli.server_commands import _database, _with_connection, stdout_console
 
 webhooks_app = typer.Typer(
     help="Manage webhook endpoints of organisations (operators).", no_args_is_help=True
@@ -28,6 +27,7 @@ def webhooks_add(
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """Register an endpoint; its signing secret is shown this once."""
+    console = stdout_console()
     from pond.clients import repository as clients
     from pond.errors import InputError
     from pond.webhooks import repository, service
@@ -61,6 +61,9 @@ def webhooks_list(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List active endpoints (never their secrets)."""
+    from rich.table import Column, Table
+
+    console = stdout_console()
     from pond.webhooks import repository, service
 
     async def list_them(conn: repository.Conn) -> list[repository.EndpointRecord]:
@@ -83,6 +86,7 @@ def webhooks_remove(
     webhook_id: str = typer.Argument(..., help="The endpoint to remove (see `list`)."),
 ) -> None:
     """Stop sending events to an endpoint; deliveries already made stay recorded."""
+    console = stdout_console()
     from pond.webhooks import service
 
     with _database() as (_, conninfo):

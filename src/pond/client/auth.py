@@ -10,7 +10,6 @@ more when the API answers 401. Token endpoint refusals raise
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
@@ -20,13 +19,16 @@ import time
 from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from pond.client.backoff import retry_after
 from pond.client.config import ClientConfig
 from pond.client.errors import AuthenticationFailed, ServiceUnavailable
+
+if TYPE_CHECKING:
+    import asyncio
 
 _REFRESH_MARGIN = 60.0  # seconds before expiry a token counts as stale...
 _REFRESH_FRACTION = 0.1  # ...or this share of its lifetime, when that is shorter
@@ -196,7 +198,16 @@ class ClientCredentialsAuth(httpx.Auth):
         self._store = TokenStore(config, cache_dir)
         self._clock = clock
         self._thread_lock = threading.Lock()
-        self._task_lock = asyncio.Lock()
+        self._async_lock: asyncio.Lock | None = None
+
+    @property
+    def _task_lock(self) -> asyncio.Lock:
+        # Made on first use, so that synchronous clients never import asyncio.
+        if self._async_lock is None:
+            import asyncio
+
+            self._async_lock = asyncio.Lock()
+        return self._async_lock
 
     def __repr__(self) -> str:
         return f"ClientCredentialsAuth(client_id={self._config.client_id!r})"

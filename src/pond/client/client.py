@@ -13,12 +13,14 @@ Every method raises a `pond.client.errors.ClientError` subclass on failure.
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+from urllib.request import getproxies
 
 import httpx
 
@@ -35,6 +37,40 @@ from pond.client.results import Download
 
 USER_AGENT = "pond-client"
 SnapshotRef = Snapshot | str
+
+
+class TlsOnDemand(httpx.BaseTransport):
+    """httpx's own transport, whose certificates are loaded at the first https request.
+
+    Loading them takes tens of milliseconds, which a command talking to an
+    http:// server (a `pond serve` nearby) never needs to spend.
+    """
+
+    def __init__(self) -> None:
+        self._plain = httpx.HTTPTransport(verify=False)  # for http:// URLs only: no TLS
+        self._secure: httpx.HTTPTransport | None = None
+        self._lock = threading.Lock()
+
+    def _for(self, request: httpx.Request) -> httpx.HTTPTransport:
+        if request.url.scheme != "https":
+            return self._plain
+        with self._lock:
+            if self._secure is None:
+                self._secure = httpx.HTTPTransport()
+            return self._secure
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._for(request).handle_request(request)
+
+    def close(self) -> None:
+        self._plain.close()
+        if self._secure is not None:
+            self._secure.close()
+
+
+def default_transport() -> httpx.BaseTransport | None:
+    """`TlsOnDemand`, unless the environment names proxies (httpx then sets them up itself)."""
+    return None if getproxies() else TlsOnDemand()
 
 
 class Client:
@@ -75,7 +111,7 @@ class Client:
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             headers={"User-Agent": USER_AGENT},
-            transport=transport,
+            transport=transport or default_transport(),
         )
 
     def __repr__(self) -> str:

@@ -132,7 +132,7 @@ class Downloader:
                 decision = decide(part, response.status_code, response.headers)
                 if decision.step is not Step.WRITE:
                     return decision.step, decision.server_delay
-                with PartWriter(part, decision.offset) as out:
+                with PartWriter(part, decision.offset, check=True) as out:
                     for chunk in response.iter_raw():
                         self._check()
                         out.write(chunk)

@@ -4,6 +4,8 @@ Rows are CSV records minus the header. A quoted field may hold newlines, so
 records are counted by a scan that knows about quotes (RFC 4180: a quote
 inside a quoted field is doubled, so quote parity tells whether a newline
 ends a record). Files are read in chunks: memory stays flat whatever the size.
+A `Scanner` takes the bytes as they are downloaded, so that a part need not be
+read again once it is written.
 A gzipped part (`event_000.csv.gz`) is sized and hashed as stored and its rows
 are counted in the decompressed stream, as it is read.
 """
@@ -23,6 +25,10 @@ CHUNK = 1 << 20
 _ALGORITHMS = ("sha256", "sha1", "md5")
 
 
+# Every byte but the quote and the newline: deleted to see each line's quote parity.
+_NOT_QUOTE_OR_NEWLINE = bytes(byte for byte in range(256) if byte not in b'"\n')
+
+
 class RecordCounter:
     """Counts CSV records in bytes fed in any chunking."""
 
@@ -37,13 +43,19 @@ class RecordCounter:
         if not self._in_quotes and b'"' not in chunk:
             self.records += chunk.count(b"\n")
         else:
-            segments = chunk.split(b"\n")
-            for segment in segments[:-1]:
-                if segment.count(b'"') % 2:
-                    self._in_quotes = not self._in_quotes
-                if not self._in_quotes:
-                    self.records += 1
-            if segments[-1].count(b'"') % 2:
+            # Only quotes and newlines matter: each line's quote count is the length
+            # of what is left of it, and an odd count toggles the quoting.
+            lines = chunk.translate(None, _NOT_QUOTE_OR_NEWLINE).split(b"\n")
+            last = lines.pop()
+            if not self._in_quotes and not any(n % 2 for n in set(map(len, lines))):
+                self.records += len(lines)  # every line closes its quotes: each ends a record
+            else:
+                for line in lines:
+                    if len(line) % 2:
+                        self._in_quotes = not self._in_quotes
+                    if not self._in_quotes:
+                        self.records += 1
+            if len(last) % 2:
                 self._in_quotes = not self._in_quotes
         self._open = self._in_quotes or not chunk.endswith(b"\n")
 
@@ -105,24 +117,64 @@ class _Gunzip:
             raise zlib.error("the gzip stream ends before its trailer")
 
 
+class Scanner:
+    """Size, data rows and optionally a digest of bytes fed in order, as they arrive.
+
+    `gzipped`: rows are counted in the decompressed data (`zlib.error` if it is not gzip).
+    Digests of large chunks are computed without holding the GIL, so parts
+    downloaded in parallel are checked in parallel too.
+    """
+
+    def __init__(self, algorithm: str | None = None, *, gzipped: bool = False) -> None:
+        self._counter = RecordCounter()
+        self._digest = hashlib.new(algorithm) if algorithm else None
+        self._gunzip = _Gunzip() if gzipped else None
+        self.size = 0
+
+    def feed(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self._digest is not None:
+            self._digest.update(chunk)
+        self._counter.feed(self._gunzip.feed(chunk) if self._gunzip else chunk)
+
+    def feed_file(self, path: Path, limit: int | None = None) -> None:
+        """Feed the first `limit` bytes of `path` (all of it when None)."""
+        with path.open("rb") as stream:
+            while limit is None or self.size < limit:
+                want = CHUNK if limit is None else min(CHUNK, limit - self.size)
+                chunk = stream.read(want)
+                if not chunk:
+                    break
+                self.feed(chunk)
+
+    def result(self) -> Scan:
+        if self._gunzip is not None:
+            self._gunzip.check_end()
+        digest = self._digest.hexdigest() if self._digest is not None else None
+        return Scan(self.size, max(0, self._counter.total() - 1), digest)
+
+
+def scanner_for(item: Item, name: str) -> Scanner:
+    """A `Scanner` computing what `check` needs for `item` (a part named `name`)."""
+    checksum = expected_checksum(item)
+    return Scanner(checksum.algorithm if checksum else None, gzipped=name.endswith(".gz"))
+
+
 def scan(path: Path, algorithm: str | None = None, *, gzipped: bool = False) -> Scan:
     """Bytes, data rows (records minus the header) and optionally a digest of `path`.
 
     `gzipped`: rows are counted in the decompressed data; `zlib.error` if it is not gzip.
     """
-    counter = RecordCounter()
-    digest = hashlib.new(algorithm) if algorithm else None
-    gunzip = _Gunzip() if gzipped else None
-    size = 0
-    with path.open("rb") as stream:
-        while chunk := stream.read(CHUNK):
-            size += len(chunk)
-            counter.feed(gunzip.feed(chunk) if gunzip else chunk)
-            if digest is not None:
-                digest.update(chunk)
-    if gunzip is not None:
-        gunzip.check_end()
-    return Scan(size, max(0, counter.total() - 1), digest.hexdigest() if digest else None)
+    scanner = Scanner(algorithm, gzipped=gzipped)
+    scanner.feed_file(path)
+    return scanner.result()
+
+
+def _not_gzip(name: str, exc: zlib.error) -> IntegrityError:
+    return IntegrityError(
+        f"part {name} is not a whole gzip file ({exc})",
+        hint="run the download again: the part is fetched anew",
+    )
 
 
 def verify(path: Path, item: Item, name: str) -> Scan:
@@ -130,14 +182,27 @@ def verify(path: Path, item: Item, name: str) -> Scan:
 
     A part named `*.gz` must be gzip: its rows are counted decompressed.
     """
-    checksum = expected_checksum(item)
+    scanner = scanner_for(item, name)
     try:
-        result = scan(path, checksum.algorithm if checksum else None, gzipped=name.endswith(".gz"))
+        scanner.feed_file(path)
+        result = scanner.result()
     except zlib.error as exc:
-        raise IntegrityError(
-            f"part {name} is not a whole gzip file ({exc})",
-            hint="run the download again: the part is fetched anew",
-        ) from None
+        raise _not_gzip(name, exc) from None
+    return check(result, item, name)
+
+
+def verify_scanned(scanner: Scanner, item: Item, name: str) -> Scan:
+    """`verify` for bytes already fed to `scanner` (from `scanner_for(item, name)`)."""
+    try:
+        result = scanner.result()
+    except zlib.error as exc:
+        raise _not_gzip(name, exc) from None
+    return check(result, item, name)
+
+
+def check(result: Scan, item: Item, name: str) -> Scan:
+    """`result` if it matches `item`'s size, count and checksum; `IntegrityError` if not."""
+    checksum = expected_checksum(item)
     problems = []
     if item.size is not None and result.size != item.size:
         problems.append(f"{result.size} bytes where the server said {item.size}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from pond.client.errors import (
     SnapshotNotReady,
     UsageError,
 )
-from pond.client.integrity import Scan, verify
+from pond.client.integrity import Scan, Scanner, scanner_for, verify, verify_scanned
 from pond.client.models import Item, Snapshot
 
 PARTIAL_SUFFIX = ".part"
@@ -56,6 +57,9 @@ class Part:
     item: Item
     directory: Path
     etag: str | None = field(default=None, repr=False)
+    # The check of the partial file's bytes as they were written, when they were.
+    _scanner: Scanner | None = field(default=None, init=False, repr=False, compare=False)
+    _scanned_item: Item | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def href(self) -> str:
@@ -97,13 +101,47 @@ class Part:
             headers["If-Range"] = self.etag
         return headers
 
+    def begin_check(self, offset: int) -> None:
+        """Check the bytes as they are written from `offset`, after those already on disk.
+
+        `commit` then needs no second read of the file. When the bytes on disk
+        cannot be read, or a chunk is not what a check can take (not gzip),
+        `commit` reads the file instead.
+        """
+        scanner: Scanner | None = scanner_for(self.item, self.name)
+        if offset and scanner is not None:
+            try:
+                scanner.feed_file(self.partial, offset)
+            except (OSError, zlib.error):
+                scanner = None
+            if scanner is not None and scanner.size != offset:
+                scanner = None  # the file is shorter than it should be: read it at the end
+        self._scanner, self._scanned_item = scanner, self.item
+
+    def checked(self, chunk: bytes) -> None:
+        """Feed a chunk just written to the partial file to the check begun by `begin_check`."""
+        if self._scanner is None:
+            return
+        try:
+            self._scanner.feed(chunk)
+        except zlib.error:
+            self._scanner = None
+
+    def _verify(self) -> Scan:
+        scanner, self._scanner = self._scanner, None
+        if scanner is not None and self._scanned_item is self.item and scanner.size == self.have():
+            return verify_scanned(scanner, self.item, self.name)
+        return verify(self.partial, self.item, self.name)
+
     def commit(self) -> Scan:
         """Verify the partial file, then rename it into place.
 
-        Raises `IntegrityError` (the partial file is removed, so a retry starts afresh).
+        The bytes were checked as they were written when `begin_check` was
+        called; otherwise the file is read. Raises `IntegrityError` (the
+        partial file is removed, so a retry starts afresh).
         """
         try:
-            result = verify(self.partial, self.item, self.name)
+            result = self._verify()
         except ClientError:
             self.partial.unlink(missing_ok=True)
             raise
@@ -114,6 +152,7 @@ class Part:
     def discard(self) -> None:
         self.partial.unlink(missing_ok=True)
         self.etag = None
+        self._scanner = None
 
 
 def claim(directory: Path, snapshot: Snapshot, *, replace: bool = False) -> bool:
@@ -247,21 +286,29 @@ def disk_errors(path: Path) -> Iterator[None]:
 
 
 class PartWriter:
-    """The partial file opened to continue at `offset`; synced to disk on close."""
+    """The partial file opened to continue at `offset`; synced to disk on close.
 
-    def __init__(self, part: Part, offset: int) -> None:
+    `check`: the bytes are checked as they are written (see `Part.begin_check`).
+    """
+
+    def __init__(self, part: Part, offset: int, *, check: bool = False) -> None:
         self._path = part.partial
+        self._part = part if check else None
         with disk_errors(self._path):
             part.directory.mkdir(parents=True, exist_ok=True)
             self._file = self._path.open("r+b" if offset and self._path.exists() else "wb")
             self._file.truncate(offset)
             self._file.seek(offset)
+        if self._part is not None:
+            self._part.begin_check(offset)
         self.written = offset
 
     def write(self, chunk: bytes) -> None:
         with disk_errors(self._path):
             self._file.write(chunk)
         self.written += len(chunk)
+        if self._part is not None:
+            self._part.checked(chunk)
 
     def __enter__(self) -> PartWriter:
         return self

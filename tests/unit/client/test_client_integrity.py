@@ -5,13 +5,23 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import random
 from pathlib import Path
 
 import pytest
 
 from pond.client.errors import IntegrityError
-from pond.client.integrity import RecordCounter, expected_checksum, header_end, scan, verify
+from pond.client.integrity import (
+    RecordCounter,
+    Scanner,
+    check,
+    expected_checksum,
+    header_end,
+    scan,
+    verify,
+    verify_scanned,
+)
 from pond.client.models import Item
 from pond.client.results import iter_rows, merge
 
@@ -135,3 +145,35 @@ def test_merge_refuses_parts_with_different_headers(tmp_path: Path) -> None:
         merge([first, second], tmp_path / "m.csv")
     assert not (tmp_path / "m.csv").exists()
     assert not (tmp_path / ".m.csv.tmp").exists()
+
+
+def export_like_rows(count: int, seed: int = 2) -> list[list[str]]:
+    """Rows like the server's: a quoted JSON field of doubled quotes, now and then a newline."""
+    rng = random.Random(seed)
+    rows = [["id", "created_at", "properties"]]
+    for n in range(count):
+        note = "multi\nline" if rng.random() < 0.02 else "x" * rng.randint(0, 9)
+        rows.append([str(n), "2019-03-13 18:00:01+00", json.dumps({"page": "/p", "note": note})])
+    return rows
+
+
+@pytest.mark.parametrize("chunk", [5, 97, 4096, 65536])
+def test_records_of_quoted_json_fields_match_the_csv_module(chunk: int) -> None:
+    data = csv_bytes(export_like_rows(2000))
+    expected = sum(1 for _ in csv.reader(io.StringIO(data.decode(), newline="")))
+    assert count(data, chunk) == expected == 2001
+
+
+def test_bytes_scanned_as_they_arrive_match_a_scan_of_the_file(tmp_path: Path) -> None:
+    path = part(tmp_path, export_like_rows(500))
+    data = path.read_bytes()
+    scanner = Scanner("sha256")
+    scanner.feed_file(path, 1000)  # the bytes already on disk, then the rest as it arrives
+    for start in range(1000, len(data), 333):
+        scanner.feed(data[start : start + 333])
+    assert scanner.result() == scan(path, "sha256")
+    good = item(path, sha256=hashlib.sha256(data).hexdigest())
+    assert verify_scanned(scanner, good, path.name).rows == 500
+    bad = item(path, sha256=hashlib.sha256(b"other").hexdigest())
+    with pytest.raises(IntegrityError, match="sha256"):
+        check(scan(path, "sha256"), bad, path.name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -191,3 +192,40 @@ def test_a_part_that_cannot_be_written_says_what_to_do(tmp_path: Path) -> None:
         PartWriter(part, 0)
     assert caught.value.hint is not None
     assert "disk space" in caught.value.hint
+
+
+def test_bytes_checked_as_written_need_no_second_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    part = one_part(tmp_path)
+    with PartWriter(part, 0, check=True) as out:
+        out.write(BODY[:5])
+    with PartWriter(part, 5, check=True) as out:  # resumed: the first 5 bytes are read back
+        out.write(BODY[5:])
+
+    def no_read(*args: object) -> None:
+        raise AssertionError("the partial file was read again")
+
+    monkeypatch.setattr("pond.client.parts.verify", no_read)
+    assert part.commit().rows == 2
+    assert part.final.read_bytes() == BODY
+
+
+def test_bytes_checked_as_written_are_still_checked(tmp_path: Path) -> None:
+    part = one_part(tmp_path)
+    part.item.extra["sha256"] = hashlib.sha256(BODY).hexdigest()
+    with PartWriter(part, 0, check=True) as out:
+        out.write(b"id,note\n1,a\n2,c\n")  # the right size and rows, the wrong bytes
+    with pytest.raises(IntegrityError, match=r"sha256 [0-9a-f]{64} where"):
+        part.commit()
+    assert not part.partial.exists()
+    assert not part.final.exists()
+
+
+def test_a_file_changed_after_its_check_is_read_again(tmp_path: Path) -> None:
+    part = one_part(tmp_path)
+    with PartWriter(part, 0, check=True) as out:
+        out.write(BODY)
+    part.partial.write_bytes(BODY + b"3,c\n")  # not what was checked: the file is read again
+    with pytest.raises(IntegrityError, match="bytes where the server said"):
+        part.commit()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import pond.client
 
 SERVER_MODULES = ("starlette", "psycopg", "procrastinate", "jwt", "pydantic_settings", "uvicorn")
@@ -56,6 +58,44 @@ def test_importing_the_sdk_and_client_commands_loads_no_server_module() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ""
+
+
+def test_the_pond_command_loads_neither_the_server_stack_nor_what_it_may_never_use() -> None:
+    # `pond snapshot download` and friends start in a fresh process each time:
+    # Rich, asyncio and httpx's own command line load only when a command needs them.
+    never = (*SERVER_MODULES, "boto3", "botocore", "rich", "asyncio", "pygments", "anyio")
+    code = (
+        "import sys, pond.cli.main\n"
+        f"loaded = [m for m in sys.modules if m.split('.')[0] in {never!r}]\n"
+        "print(','.join(loaded))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == ""
+
+
+def test_tls_is_set_up_only_for_an_https_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+
+    from pond.client.client import TlsOnDemand, default_transport
+
+    for name in (
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    transport = default_transport()
+    assert isinstance(transport, TlsOnDemand)
+    assert transport._for(httpx.Request("GET", "http://example.org/")) is transport._plain
+    assert transport._secure is None
+    secure = transport._for(httpx.Request("GET", "https://example.org/"))
+    assert secure is transport._secure is not None
+    transport.close()
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    assert default_transport() is None  # httpx then reads the proxies itself
 
 
 def test_every_client_error_has_a_documented_exit_code() -> None:
