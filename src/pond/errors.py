@@ -10,7 +10,8 @@ The tree::
     │   ├── MissingContentType     a body without a Content-Type; its parameters were ignored
     │   ├── ImportRejected         events to load have a bad row; nothing was loaded
     │   ├── InvalidWebhookUrl      a webhook URL that is not https (or loopback http)
-    │   └── PayloadTooLarge        a body over the route's limit (413)
+    │   ├── PayloadTooLarge        a body over the route's limit (413)
+    │   └── RequestTimeout         a request head or body that did not arrive in time (408)
     ├── OAuthError                 token endpoint errors, RFC 6749 section 5.2
     ├── AuthError                  bearer token errors, RFC 6750 (401 / 403)
     ├── NotFound                   no such resource, or not yours (404)
@@ -173,3 +174,10 @@ class WebhookDeliveryFailed(PondError):
 class PayloadTooLarge(InputError):
     status = 413
     code = "request_too_large"
+
+
+class RequestTimeout(InputError):
+    """A request head or body that did not arrive in time (408)."""
+
+    status = 408
+    code = "request_timeout"

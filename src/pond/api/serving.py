@@ -1,4 +1,5 @@
-"""Serving the app with uvicorn: bind first (a clear error if the port is taken), stop cleanly."""
+"""Serving the app with uvicorn: bind first (a clear error if the port is taken), bound slow
+clients (`pond.api.timeouts`), stop cleanly."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from typing import Any
 
 import uvicorn
 
+from pond.api.timeouts import BodyDeadline, guarded_protocol
 from pond.errors import ConfigError
+from pond.settings import Settings, load_settings
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -30,7 +33,25 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(app: Any, host: str, port: int) -> None:
+def server_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Config:
+    """uvicorn's configuration for `app`, with the request deadlines of `settings`.
+
+    No cap on connections (uvicorn's `limit_concurrency`): it counts idle and slow
+    connections too and answers everyone past it 503, so a few hundred slow sockets
+    would turn it against every other client. The deadlines bound how long each one
+    holds its socket instead.
+    """
+    return uvicorn.Config(
+        BodyDeadline(app, settings.body_timeout),
+        http=guarded_protocol(settings.header_timeout, settings.body_timeout),
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+        **options,
+    )
+
+
+def serve(app: Any, host: str, port: int, *, settings: Settings | None = None) -> None:
     """Run `app` until SIGINT or SIGTERM; either way this returns (or exits) normally.
 
     uvicorn re-raises the signal it caught once it has shut down; making SIGTERM a
@@ -38,9 +59,7 @@ def serve(app: Any, host: str, port: int) -> None:
     """
     sock = bind(host, port)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    config = uvicorn.Config(
-        app, log_level="warning", access_log=False, timeout_graceful_shutdown=10
-    )
+    config = server_config(app, settings or load_settings())
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:

@@ -6,21 +6,30 @@ imported inside the commands so the client commands work without it.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Column, Table
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 T = TypeVar("T")
-console = Console(highlight=False)
+
+
+@cache
+def stdout_console() -> Console:
+    """Rich on stdout for the operator commands, made when first needed (Rich is slow to import)."""
+    from rich.console import Console
+
+    return Console(highlight=False)
+
 
 clients_app = typer.Typer(help="Manage OAuth clients (operators).", no_args_is_help=True)
 db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
@@ -42,6 +51,8 @@ def _database() -> Iterator[tuple[Any, str]]:
 
 
 def _with_connection(conninfo: str, action: Callable[[Any], Awaitable[T]]) -> T:
+    import asyncio
+
     import psycopg
 
     async def go() -> T:
@@ -71,7 +82,7 @@ def serve(
         # Storage problems (no credentials, no bucket access) stop start-up with a message.
         open_store(settings, _with_connection(conninfo, load_keyring))
         app = create_app(settings, conninfo, run_worker=worker)
-        serve_app(app, host, port)
+        serve_app(app, host, port, settings=settings)
 
 
 def worker_command(
@@ -89,12 +100,15 @@ def worker_command(
         keys = _with_connection(conninfo, load_keyring)
         runtime = JobRuntime(settings=settings, conninfo=conninfo, store=open_store(settings, keys))
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        import asyncio
+
         asyncio.run(run_worker(runtime, concurrency=concurrency or None))
 
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply pending schema migrations (also done on every start)."""
+    console = stdout_console()
     from pond.db.database import open_database
     from pond.db.migrate import upgrade
     from pond.settings import load_settings
@@ -111,6 +125,7 @@ def clients_create(
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """Create a client; its secret is shown this once and stored only as a hash."""
+    console = stdout_console()
     from pond.clients import service
 
     with _database() as (_, conninfo):
@@ -136,6 +151,9 @@ def clients_create(
 @clients_app.command("list")
 def clients_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List clients (never their secrets)."""
+    from rich.table import Column, Table
+
+    console = stdout_console()
     from pond.clients import service
 
     with _database() as (_, conninfo):
@@ -165,6 +183,7 @@ def clients_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.
 @clients_app.command("revoke")
 def clients_revoke(client_id: str = typer.Argument(..., help="The client to revoke.")) -> None:
     """Revoke a client: its tokens stop working at once."""
+    console = stdout_console()
     from pond.clients import service
 
     with _database() as (_, conninfo):
@@ -178,6 +197,7 @@ def clients_rotate(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Give a client a new secret; tokens issued under the old one stop working."""
+    console = stdout_console()
     from pond.clients import service
 
     with _database() as (_, conninfo):
@@ -197,6 +217,7 @@ def seed(
     random_seed: int = typer.Option(0, "--seed", help="Random seed, for repeatable data."),
 ) -> None:
     """Write COUNT synthetic events spread over [FROM, TO)."""
+    console = stdout_console()
     from pond.events import seeding
     from pond.snapshots.dates import parse_range
 
@@ -213,6 +234,7 @@ def import_command(
     org: str = typer.Option(..., "--org", help="Organisation that owns the events."),
 ) -> None:
     """Load events from a CSV file (the export format); all rows or none."""
+    console = stdout_console()
     from pond.events import importing
 
     with _database() as (_, conninfo):
@@ -225,6 +247,7 @@ def demo(
     count: int = typer.Option(26990, help="Events to seed (the seed document shows 26,990)."),
 ) -> None:
     """Run the documented flow end to end on a throwaway embedded server."""
+    console = stdout_console()
     from pond.demo import run_demo
 
     raise typer.Exit(run_demo(console, keep=keep, count=count))
@@ -232,6 +255,9 @@ def demo(
 
 def status(as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts.")) -> None:
     """Show the job queue, snapshots by state, storage use and recent failures."""
+    from rich.table import Table
+
+    console = stdout_console()
     from pond import status as service
 
     with _database() as (_, conninfo):
