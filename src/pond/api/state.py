@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 from psycopg_pool import AsyncConnectionPool
 from starlette.requests import Request
 
 from pond.auth.keys import KeyRing
+from pond.auth.tokens import TokenClaims
 from pond.downloads.signing import LinkSigner
 from pond.settings import Settings
 from pond.storage.base import ObjectStore
@@ -21,6 +25,30 @@ class AppState:
     keys: KeyRing
     store: ObjectStore
     signer: LinkSigner
+    # Tokens whose signature this process verified, by (token, issuer): see pond.auth.bearer.
+    verified_tokens: dict[tuple[str, str | None], TokenClaims] = field(default_factory=dict)
+
+
+@contextlib.asynccontextmanager
+async def autocommit(
+    pool: AsyncConnectionPool[Any],
+) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    """A pool connection for statements that need no transaction: no BEGIN, no COMMIT.
+
+    For single reads on hot paths: a lone statement is atomic by itself, and the
+    two extra round trips of a transaction cost more than the read. The connection
+    goes back to the pool in its usual mode; one whose mode cannot be set back (an
+    interrupted statement, a broken connection) is closed, and the pool replaces it.
+    """
+    async with pool.connection() as conn:
+        await conn.set_autocommit(True)
+        try:
+            yield conn
+        finally:
+            try:
+                await conn.set_autocommit(False)
+            except Exception:
+                await conn.close()
 
 
 def app_state(request: Request) -> AppState:

@@ -15,7 +15,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from pond.api import bodies
-from pond.api.state import app_state, base_url
+from pond.api.state import app_state, autocommit, base_url
+from pond.auth import bearer
 from pond.errors import InputError
 from pond.snapshots import idempotency, limits, listing, repository, service, waiting
 
@@ -48,7 +49,8 @@ async def list_snapshots(request: Request) -> Response:
             conn, dataclasses.replace(query, limit=query.limit + 1)
         )
         page = records[: query.limit]
-        parts = await repository.parts_of_many(conn, [r.id for r in page if r.state == "complete"])
+        published = [r.id for r in page if r.state in repository.PUBLISHED]
+        parts = await repository.parts_of_many(conn, published)
     base = base_url(request)
     items = [
         service.render(
@@ -77,16 +79,34 @@ def _wants_details(request: Request) -> bool:
 
 
 async def get_snapshot(request: Request) -> Response:
-    """200 with the snapshot (after up to `?wait=` seconds); 404 unknown or deleted, 410 expired."""
-    principal = await limits.caller(request)
-    wait = waiting.parse_wait(request.query_params.get("wait"))
+    """200 with the snapshot (after up to `?wait=` seconds); 404 unknown or deleted, 410 expired.
+
+    The hot path: one statement reads the token's client, the snapshot and its
+    parts, then the checks run in the order of the other routes (401/403, 429,
+    400, 404/410). With `?wait=` only the client is read first.
+    """
+    claims = bearer.token_claims(request)
     state = app_state(request)
-    if wait is not None:
+    wait_value = request.query_params.get("wait")
+    snapshot_id = service.parse_id(request.path_params["snapshot_id"])
+    async with autocommit(state.pool) as conn:
+        found = await repository.lookup(
+            conn, claims.client_id, snapshot_id if wait_value is None else None
+        )
+    principal = bearer.admit(claims, found.client)
+    limits.check(request, principal.client_id, state.settings.rate_limit_per_minute)
+    wait = waiting.parse_wait(wait_value)
+    if wait is None:
+        record = service.visible(found.record)
+        parts = found.parts
+    else:
         record = await waiting.wait_until_finished(request, state, principal, wait)
-    async with state.pool.connection() as conn:
-        if wait is None:
-            record = await service.find(conn, principal, request.path_params["snapshot_id"])
-        parts = await repository.parts(conn, record.id) if record.state == "complete" else []
+        async with state.pool.connection() as conn:
+            parts = (
+                await repository.parts(conn, record.id)
+                if record.state in repository.PUBLISHED
+                else []
+            )
     body = service.render(
         record,
         parts,
