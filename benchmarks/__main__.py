@@ -21,6 +21,7 @@ from benchmarks import (
     memory_case,
     report,
     seed_case,
+    workers_case,
 )
 from benchmarks.environment import Bench, machine, prepare
 from benchmarks.measure import Comparison
@@ -36,6 +37,7 @@ CASES: dict[str, Callable[[Bench], list[Comparison]]] = {
     "small": api_case.small_snapshot,
     "get": api_case.authenticated_get,
     "memory": memory_case.compare,
+    "workers": workers_case.compare,
 }
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

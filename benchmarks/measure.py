@@ -101,6 +101,14 @@ class Comparison:
         }
 
 
+def busy_cpu() -> float:
+    """CPU-seconds the whole machine has spent busy (every process, every core) so far."""
+    import psutil
+
+    times = psutil.cpu_times()
+    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+
+
 def timed(action: Callable[[], object]) -> float:
     """Seconds `action` took on the monotonic clock."""
     start = time.perf_counter()

@@ -42,7 +42,8 @@ def compare(bench: Bench) -> list[Comparison]:
             ratio_meaning="peak RSS (all rows) / peak RSS (1/50 of the rows)",
             notes=[
                 f"{bench.rows:,} against about {bench.rows // 50:,} rows; each run a fresh"
-                " process (ru_maxrss, includes the interpreter and imports)"
+                " process (its VmHWM, which includes the interpreter and imports), with the default"
+                " number of export streams"
             ],
             limits=[(f"≤ {_LIMIT_MB:g} MB", full.median <= _LIMIT_MB)],
         )

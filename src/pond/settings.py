@@ -57,7 +57,13 @@ class Settings(BaseSettings):
         default=2,
         ge=1,
         le=32,
-        description="Parts of one snapshot exported at once, each on its own connection.",
+        description="Parts one export job exports at once, each on its own connection.",
+    )
+    export_helpers: int = Field(
+        default=2,
+        ge=0,
+        le=64,
+        description="Helper jobs asked to share a snapshot's parts with its export job.",
     )
     link_ttl: int = Field(
         default=3600, ge=1, description="Lifetime of a signed download link, seconds."
@@ -106,6 +112,18 @@ class Settings(BaseSettings):
     )
     token_failure_window: int = Field(
         default=60, ge=1, description="The window of POND_TOKEN_FAILURE_LIMIT, seconds."
+    )
+    header_timeout: float = Field(
+        default=10,
+        gt=0,
+        le=3600,
+        description="Seconds a client has to send a complete request head; then 408.",
+    )
+    body_timeout: float = Field(
+        default=30,
+        gt=0,
+        le=3600,
+        description="Seconds a request body may take to arrive once pond reads it; then 408.",
     )
     entities: dict[str, EntityConfig] = Field(
         default_factory=dict,

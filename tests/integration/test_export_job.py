@@ -115,7 +115,7 @@ def test_rows_arriving_during_an_export_are_not_in_it(
         assert "late" not in part.read_text()
 
 
-def test_a_failed_run_leaves_nothing_visible_and_a_rerun_is_exact(
+def test_a_part_that_keeps_failing_does_not_hide_the_good_ones(
     conninfo: str, client_credentials: Callable[[str], tuple[str, str]], tmp_path: Path
 ) -> None:
     seeding.seed(conninfo, org="acme", start=FROM, end=TO, count=700)
@@ -127,20 +127,72 @@ def test_a_failed_run_leaves_nothing_visible_and_a_rerun_is_exact(
                 raise OSError(28, "No space left on device")
             return super().stage(key)
 
-    with pytest.raises(OSError, match="No space"):
-        exporter.run(conninfo, FullDisk(tmp_path, LinkSigner("k", b"s" * 32)), sid, max_rows=300)
+    outcome = exporter.run_export(
+        conninfo, FullDisk(tmp_path, LinkSigner("k", b"s" * 32)), sid, max_rows=300
+    )
+    assert outcome.published
+    assert [p.name for p in outcome.failed] == ["event_001"]
     with psycopg.connect(conninfo) as conn:
-        state = conn.execute("SELECT state FROM snapshots WHERE id = %s", (sid,)).fetchone()
+        state, reason = conn.execute(
+            "SELECT state, reason FROM snapshots WHERE id = %s", (sid,)
+        ).fetchone() or (None, None)
         parts = conn.execute(
-            "SELECT count(*) FROM snapshot_parts WHERE snapshot_id = %s", (sid,)
-        ).fetchone()
-    assert state == ("running",)
-    assert parts == (0,)
+            "SELECT name, state, row_count, reason FROM snapshot_parts"
+            " WHERE snapshot_id = %s ORDER BY seq",
+            (sid,),
+        ).fetchall()
+        expected = conn.execute(
+            "SELECT id FROM events WHERE created_at >= %s AND created_at < %s"
+            " ORDER BY created_at, id",
+            (FROM, TO),
+        ).fetchall()
+    assert state == "failed"
+    assert reason is not None
+    assert "1 of 3 parts failed" in reason
+    assert "No space" in reason
+    assert [(name, state, rows) for name, state, rows, _ in parts] == [
+        ("event_000", "complete", 300),
+        ("event_001", "failed", None),
+        ("event_002", "complete", 100),
+    ]
+    assert parts[1][3] is not None
+    assert parts[1][3].startswith("event_001 failed after 3 attempts: OSError")
+    assert "No space" in (parts[1][3] or "")
+    # The good parts hold exactly their rows; the failed one left nothing behind.
+    ids = exported_ids(tmp_path, sid)
+    assert ids == [row[0] for row in expected[:300] + expected[600:]]
+    assert sorted(p.name for p in (tmp_path / str(sid)).iterdir()) == ["event_000", "event_002"]
+    with psycopg.connect(conninfo) as conn:
+        left = conn.execute("SELECT count(*) FROM export_parts WHERE snapshot_id = %s", (sid,))
+        assert left.fetchone() == (0,)
 
-    assert exporter.run(conninfo, store_at(tmp_path), sid, max_rows=300) == 3
+
+def test_a_part_that_fails_once_is_retried_and_the_snapshot_completes(
+    conninfo: str, client_credentials: Callable[[str], tuple[str, str]], tmp_path: Path
+) -> None:
+    seeding.seed(conninfo, org="acme", start=FROM, end=TO, count=700)
+    sid = new_snapshot(conninfo, client_credentials)
+    failures: list[str] = []
+
+    class FlakyDisk(LocalStore):
+        def stage(self, key: str):  # type: ignore[no-untyped-def]
+            if key.endswith("_001") and not failures:
+                failures.append(key)
+                raise OSError(5, "Input/output error")
+            return super().stage(key)
+
+    outcome = exporter.run_export(
+        conninfo, FlakyDisk(tmp_path, LinkSigner("k", b"s" * 32)), sid, max_rows=300
+    )
+    assert failures
+    assert outcome.published
+    assert not outcome.failed
     ids = exported_ids(tmp_path, sid)
     assert len(ids) == len(set(ids)) == 700
     assert not [p for p in (tmp_path / str(sid)).iterdir() if p.name.startswith(".staging")]
+    with psycopg.connect(conninfo) as conn:
+        row = conn.execute("SELECT state, reason FROM snapshots WHERE id = %s", (sid,))
+        assert row.fetchone() == ("complete", None)
 
 
 def test_an_export_killed_mid_part_is_redone_exactly(

@@ -197,6 +197,42 @@ def test_large_exports_are_split_into_parts_each_with_a_header(
     assert len(seen) == len(set(seen)) == 250
 
 
+def test_a_failed_part_is_shown_beside_the_good_ones(
+    start_server: Callable[..., RunningServer], client_credentials: Creds
+) -> None:
+    server = start_server(part_max_rows=100)
+    client_id, secret = client_credentials("acme")
+    token = httpx.post(
+        server.token_url, auth=(client_id, secret), data={"grant_type": "client_credentials"}
+    ).json()["access_token"]
+    seed(server.conninfo, "acme", 250)
+    href = schedule(server.base_url, token).json()["snapshot"]["href"]
+    wait_done(href, token)
+    # As the exporter publishes a part that failed every attempt: no object, a reason.
+    sid = href.rsplit("/", 1)[1]
+    with psycopg.connect(server.conninfo) as conn:
+        conn.execute(
+            "UPDATE snapshots SET state = 'failed', reason = '1 of 3 parts failed' WHERE id = %s",
+            (sid,),
+        )
+        conn.execute(
+            "UPDATE snapshot_parts SET state = 'failed', size = NULL, row_count = NULL,"
+            " sha256 = NULL, reason = 'event_001: OSError: disk full'"
+            " WHERE snapshot_id = %s AND seq = 1",
+            (sid,),
+        )
+    items = httpx.get(href, headers=bearer(token)).json()["items"]
+    assert [i["state"] for i in items] == ["complete", "failed", "complete"]
+    assert items[1]["href"] is None
+    assert items[1]["reason"] == "event_001: OSError: disk full"
+    for item in (items[0], items[2]):
+        rows = list(csv.reader(io.StringIO(httpx.get(item["href"]).text)))
+        assert len(rows) - 1 == item["count"]
+    listed = httpx.get(f"{server.base_url}/insights/snapshots", headers=bearer(token)).json()
+    [entry] = [s for s in listed["items"] if s["href"] == href]
+    assert [i["state"] for i in entry["items"]] == ["complete", "failed", "complete"]
+
+
 def test_empty_range_completes_with_a_header_only_part(
     pond_server: RunningServer, acme_token: str
 ) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pond.downloads.signing import LinkSigner
-from pond.snapshots.repository import SnapshotRecord
+from pond.snapshots.repository import PartRecord, SnapshotRecord
 from pond.snapshots.service import render
 from pond.storage.local import LocalStore
 
@@ -40,3 +41,28 @@ def test_progress_shows_only_with_details(tmp_path: Path) -> None:
     assert detailed["items"][0]["rows_exported"] == 1234
     fresh = render(running(None), [], base_url="http://h", store=store, link_ttl=60, details=True)
     assert fresh["items"][0]["rows_exported"] == 0
+
+
+def test_a_failed_part_is_listed_beside_the_complete_ones(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path, LinkSigner("k", b"s" * 32))
+    record = dataclasses.replace(running(None), state="failed", reason="1 of 2 parts failed")
+    parts = [
+        PartRecord(0, "event_000", 10, 2, "ab" * 32),
+        PartRecord(1, "event_001", None, None, None, "failed", "event_001: OSError: disk full"),
+    ]
+    body = render(record, parts, base_url="http://h", store=store, link_ttl=60)
+    good, bad = body["items"]
+    assert good["state"] == "complete"
+    assert good["href"].startswith(f"http://h/objects/{record.id}/event_000?")
+    assert (good["size"], good["count"]) == (10, 2)
+    assert bad == {
+        "href": None,
+        "size": None,
+        "count": None,
+        "state": "failed",
+        "query": good["query"],
+        "reason": "event_001: OSError: disk full",
+    }
+    # A snapshot that failed before any part was published is one failed item.
+    [only] = render(record, [], base_url="http://h", store=store, link_ttl=60)["items"]
+    assert (only["state"], only["reason"]) == ("failed", "1 of 2 parts failed")

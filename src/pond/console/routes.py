@@ -103,7 +103,8 @@ async def _snapshot_context(request: Request, who: session.Visitor) -> dict[str,
     state = app_state(request)
     async with state.pool.connection() as conn:
         record = await snapshots.find(conn, who.principal, request.path_params["snapshot_id"])
-        parts = await snapshot_rows.parts(conn, record.id) if record.state == "complete" else []
+        published = record.state in snapshot_rows.PUBLISHED
+        parts = await snapshot_rows.parts(conn, record.id) if published else []
     links, links_expire = service.part_links(
         record,
         parts,

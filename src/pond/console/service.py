@@ -98,18 +98,14 @@ def part_links(
 ) -> tuple[list[PartLink], datetime]:
     """Signed links for the parts, and when they expire (never past the snapshot's retention)."""
     expires_at = min(datetime.now(UTC) + timedelta(seconds=link_ttl), record.expires_at)
-    links = [
-        PartLink(
-            name=part.name,
-            size=part.size,
-            rows=part.row_count,
-            sha256=part.sha256,
-            href=store.signed_url(
-                f"{record.id}/{part.name}", expires_at=expires_at, base_url=base_url
-            ),
+    links = []
+    for part in parts:
+        if part.size is None or part.row_count is None or part.sha256 is None:
+            continue  # a failed part: no object to link to
+        href = store.signed_url(
+            f"{record.id}/{part.name}", expires_at=expires_at, base_url=base_url
         )
-        for part in parts
-    ]
+        links.append(PartLink(part.name, part.size, part.row_count, part.sha256, href))
     return links, expires_at
 
 

@@ -38,7 +38,7 @@ class GzipWriter:
         self._inner = inner
         self._compressor: Any = _codec.compressobj(_LEVEL, zlib.DEFLATED, _GZIP_WBITS)
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray) -> None:
         compressed = self._compressor.compress(data)
         if compressed:
             self._inner.write(compressed)

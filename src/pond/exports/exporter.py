@@ -1,24 +1,36 @@
 """Stream a snapshot's rows from PostgreSQL into CSV parts, never holding them in memory.
 
-A coordinating REPEATABLE READ, READ ONLY transaction exports its snapshot
-(`pg_export_snapshot`) and plans the parts by walking the index; then each part
-runs its own `COPY (SELECT ...) TO STDOUT (FORMAT csv, HEADER)` on its own
-connection, inside that same snapshot, several at a time. So the export is one
-point-in-time view however many streams read it, and rows are exactly once
-across parts. PostgreSQL sends each row of a COPY as one message (the header
-too), so rows are counted exactly without parsing the CSV; bytes go to storage
-in large blocks, gzipped on the way when the snapshot asks for it. Parts are
-staged and committed only when complete; the database marks the snapshot
-complete afterwards, so a run that dies leaves nothing visible and a rerun
-simply writes everything again.
+An export run has one coordinator, the `pond.export_snapshot` job. It opens a
+REPEATABLE READ, READ ONLY transaction, exports its snapshot
+(`pg_export_snapshot`), plans the parts by walking the index, records the plan
+in `export_parts` and asks for helper jobs (`pond.export_parts`), which any
+worker process may pick up. Coordinator and helpers then take pending parts one
+at a time: each part is claimed by locking its row for as long as it is being
+exported, and read with `COPY (SELECT ...) TO STDOUT (FORMAT csv, HEADER)` on a
+connection that joins the coordinator's snapshot (`SET TRANSACTION SNAPSHOT`).
+So the export is one point-in-time view however many processes read it, and
+rows are exactly once across parts. A worker that dies drops its connection and
+with it the lock: the coordinator takes the part again. The coordinator holds
+its transaction (and so the snapshot) until every part is done, then publishes.
+
+PostgreSQL sends each row of a COPY as one message (the header too), so rows
+are counted exactly without parsing the CSV; bytes go to storage in large
+blocks, gzipped on the way when the snapshot asks for it. Parts are staged and
+committed only when complete, and the database marks the snapshot complete
+afterwards, so a run that dies leaves nothing visible and a rerun simply writes
+everything again. A part that fails `MAX_PART_ATTEMPTS` times is published as
+failed with its reason, beside the parts that succeeded.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import psycopg
@@ -26,21 +38,36 @@ import structlog
 
 from pond.entities import get_entity
 from pond.exports.compression import GzipWriter
+from pond.exports.copy_out import copy_out
 from pond.exports.options import ExportOptions
 from pond.exports.progress import Progress
+from pond.jobs import queue
 from pond.storage.base import ObjectStore, StagedWriter, StoredObject
 
 log = structlog.get_logger("pond.exports")
 
 _BLOCK = 1 << 20  # bytes gathered before one write to storage
+MAX_PART_ATTEMPTS = 3
+# Seconds between a part's failed attempt and the next, times the attempts so far.
+PART_RETRY_SECONDS = 0.5
+# How often a coordinator with no part left to take looks at the parts helpers hold.
+_WAIT_SECONDS = 0.05
+
+# Helper jobs: any worker may take them; they go before new exports in the queue.
+PARTS_TASK = "pond.export_parts"
+PARTS_QUEUE = "exports"
+PARTS_PRIORITY = 1
 
 
 @dataclass(frozen=True)
 class Part:
+    """A part as published: complete with its object, or failed with a reason."""
+
     seq: int
     name: str
-    rows: int
-    stored: StoredObject
+    rows: int | None
+    stored: StoredObject | None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +78,11 @@ class Job:
     start: datetime
     end: datetime
     options: ExportOptions = field(default_factory=ExportOptions)
+    run: int = 1  # the snapshot's `attempts` when this run claimed it
+
+
+class RunOver(Exception):
+    """The export run this helper was asked to join has ended (or was never there)."""
 
 
 def claim(conn: psycopg.Connection[Any], snapshot_id: uuid.UUID) -> Job | None:
@@ -61,14 +93,29 @@ def claim(conn: psycopg.Connection[Any], snapshot_id: uuid.UUID) -> Job | None:
             " rows_exported = 0"
             " WHERE id = %s AND state IN ('pending', 'running') AND expires_at > now()"
             " RETURNING org_id, entity, created_at_from, created_at_to,"
-            " format, compression, export_columns",
+            " format, compression, export_columns, attempts",
             (snapshot_id,),
         ).fetchone()
     if row is None:
         return None
+    return _job(snapshot_id, row)
+
+
+def _job(snapshot_id: uuid.UUID, row: tuple[Any, ...]) -> Job:
     columns = tuple(row[6]) if row[6] is not None else None
     options = ExportOptions(format=str(row[4]), compression=row[5], columns=columns)
-    return Job(snapshot_id, int(row[0]), str(row[1]), row[2], row[3], options)
+    return Job(snapshot_id, int(row[0]), str(row[1]), row[2], row[3], options, int(row[7]))
+
+
+def running_job(conn: psycopg.Connection[Any], snapshot_id: uuid.UUID, run: int) -> Job | None:
+    """The job of run `run` of the snapshot, if that run is still the one in progress."""
+    row = conn.execute(
+        "SELECT org_id, entity, created_at_from, created_at_to,"
+        " format, compression, export_columns, attempts"
+        " FROM snapshots WHERE id = %s AND state = 'running' AND attempts = %s",
+        (snapshot_id, run),
+    ).fetchone()
+    return None if row is None else _job(snapshot_id, row)
 
 
 Key = tuple[Any, Any]  # (time, key column) of the row that starts a part
@@ -84,42 +131,65 @@ class PartPlan:
 
 
 def plan_parts(conn: psycopg.Connection[Any], job: Job, max_rows: int) -> list[PartPlan]:
-    """Cut the job's rows into parts of at most `max_rows`, by (time, id) keys.
+    """Cut the job's rows into parts of at most `max_rows`, by (time, id) keys."""
+    return list(iter_parts(conn, job, max_rows))
+
+
+def iter_parts(conn: psycopg.Connection[Any], job: Job, max_rows: int) -> Iterator[PartPlan]:
+    """The job's parts of at most `max_rows` rows, each as soon as its end is known.
 
     Each boundary is found by walking the (org, time, id) index `max_rows` rows on
-    from the previous one, inside the export's snapshot: the parts are exact.
+    from the previous one, inside the export's snapshot: the parts are exact. The
+    last part is the one with no `before`.
     """
     entity = get_entity(job.entity)
-    boundaries: list[Key] = []
+    after: Key | None = None
+    seq = 0
     while True:
-        after = boundaries[-1] if boundaries else None
         params: list[Any] = [job.org_id, job.start, job.end, *(after or ()), max_rows]
         row = conn.execute(entity.boundary_query(after=after is not None), params).fetchone()
-        if row is None:
-            break
-        boundaries.append((row[0], row[1]))
-    keys: list[Key | None] = [None, *boundaries, None]
-    return [PartPlan(seq, keys[seq], keys[seq + 1]) for seq in range(len(keys) - 1)]
+        before = None if row is None else (row[0], row[1])
+        yield PartPlan(seq, after, before)
+        if before is None:
+            return
+        after, seq = before, seq + 1
 
 
-def _begin_snapshot(conn: psycopg.Connection[Any], snapshot: psycopg.sql.Composable | None) -> None:
+def _key_text(key: Key | None) -> list[str] | None:
+    """A boundary as text that PostgreSQL reads back as the same values."""
+    if key is None:
+        return None
+    return [v.isoformat() if isinstance(v, (datetime, date)) else str(v) for v in key]
+
+
+def _key_from_text(values: list[str] | None) -> Key | None:
+    # Bound as untyped literals: PostgreSQL casts them to the columns' own types.
+    return None if values is None else (values[0], values[1])
+
+
+def _begin_snapshot(conn: psycopg.Connection[Any], snapshot: str | None) -> None:
     """Start the export's kind of transaction, joining `snapshot` when given."""
     conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
     if snapshot is not None:
-        conn.execute(psycopg.sql.SQL("SET TRANSACTION SNAPSHOT {}").format(snapshot))
+        conn.execute(
+            psycopg.sql.SQL("SET TRANSACTION SNAPSHOT {}").format(psycopg.sql.Literal(snapshot))
+        )
     # Timestamps print in UTC whatever the server's time zone.
     conn.execute("SET LOCAL TIME ZONE 'UTC'")
 
 
 def export_part(
     conninfo: str,
-    snapshot: psycopg.sql.Composable,
+    snapshot: str,
     store: ObjectStore,
     job: Job,
     plan: PartPlan,
     progress: Progress | None = None,
 ) -> Part:
-    """COPY one planned part into a committed object, on a connection of its own."""
+    """COPY one planned part into a committed object, on a connection of its own.
+
+    Raises `RunOver` when `snapshot` can no longer be joined: its run has ended.
+    """
     entity = get_entity(job.entity)
     name = job.options.object_name(job.entity, plan.seq)
     query = psycopg.sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, HEADER)").format(
@@ -130,17 +200,30 @@ def export_part(
         )
     )
     params = [job.org_id, job.start, job.end, *(plan.after or ()), *(plan.before or ())]
+    counted = 0
+
+    def count(rows: int) -> None:
+        nonlocal counted
+        counted += rows
+        if progress is not None:
+            progress.add(rows)
+
     with psycopg.connect(conninfo) as conn, conn.transaction():
-        _begin_snapshot(conn, snapshot)
+        try:
+            _begin_snapshot(conn, snapshot)
+        except psycopg.Error as exc:
+            raise RunOver(str(exc)) from exc
         writer: StagedWriter = store.stage(f"{job.snapshot_id}/{name}")
         if job.options.compression == "gzip":
             # Compressed in this part's thread, block by block as the COPY streams.
             writer = GzipWriter(writer)
         try:
-            rows = _copy_into(conn, query, params, writer, progress)
+            rows = _copy_into(conn, query, params, writer, count)
             stored = writer.commit()
         except BaseException:
             writer.abort()
+            if progress is not None:
+                progress.add(-counted)  # the part will be written again, or not at all
             raise
     return Part(plan.seq, name, rows, stored)
 
@@ -150,27 +233,179 @@ def _copy_into(
     query: psycopg.sql.Composed,
     params: list[Any],
     writer: StagedWriter,
-    progress: Progress | None = None,
+    count: Callable[[int], None],
 ) -> int:
     """Stream a COPY into `writer` in large blocks; return the number of data rows."""
-    block: list[bytes | bytearray | memoryview] = []
-    size = 0
-    messages = 0
-    with conn.cursor() as cur, cur.copy(query, params) as copy:
-        for message in copy:
-            block.append(message)
-            size += len(message)
-            messages += 1
-            if size >= _BLOCK:
-                writer.write(b"".join(block))
-                if progress is not None:
-                    progress.add(len(block) - (1 if messages == len(block) else 0))
-                block.clear()
-                size = 0
-    writer.write(b"".join(block))
-    if progress is not None:
-        progress.add(len(block) - (1 if messages == len(block) else 0))
-    return messages - 1  # the first message is the header
+    seen = 0
+
+    def counted(messages: int) -> None:
+        nonlocal seen
+        # The first message of the COPY is the header, not a row.
+        count(messages - 1 if seen == 0 else messages)
+        seen += messages
+
+    messages = copy_out(conn, query, params, writer.write, block_size=_BLOCK, on_block=counted)
+    return messages - 1
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What every process working on one export run shares."""
+
+    conninfo: str
+    store: ObjectStore
+    job: Job
+    snapshot: str
+    progress: Progress
+    # Notified when a part is planned or done; set to make this process's threads stop.
+    wake: threading.Condition = field(default_factory=threading.Condition)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+_LIVE_RUN = (
+    "EXISTS (SELECT 1 FROM snapshots s WHERE s.id = export_parts.snapshot_id"
+    " AND s.state = 'running' AND s.attempts = export_parts.run)"
+)
+
+
+def _take_part(conn: psycopg.Connection[Any], job: Job) -> tuple[PartPlan, int] | None:
+    """Lock the first pending part of the run no one else holds; None if there is none."""
+    row = conn.execute(
+        "SELECT seq, after_key, before_key, attempts FROM export_parts"
+        f" WHERE snapshot_id = %s AND run = %s AND state = 'pending' AND {_LIVE_RUN}"
+        " ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED",
+        (job.snapshot_id, job.run),
+    ).fetchone()
+    if row is None:
+        return None
+    plan = PartPlan(int(row[0]), _key_from_text(row[1]), _key_from_text(row[2]))
+    return plan, int(row[3])
+
+
+def _standing(conn: psycopg.Connection[Any], job: Job) -> tuple[bool, bool, bool]:
+    """Whether the run is still in progress, whether its plan is complete (its last
+    part, the one with no upper bound, is recorded), and whether a part is pending."""
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM snapshots"
+        "  WHERE id = %(id)s AND state = 'running' AND attempts = %(run)s),"
+        " EXISTS (SELECT 1 FROM export_parts"
+        "  WHERE snapshot_id = %(id)s AND run = %(run)s AND before_key IS NULL),"
+        " EXISTS (SELECT 1 FROM export_parts"
+        "  WHERE snapshot_id = %(id)s AND run = %(run)s AND state = 'pending')",
+        {"id": job.snapshot_id, "run": job.run},
+    ).fetchone()
+    assert row is not None
+    return bool(row[0]), bool(row[1]), bool(row[2])
+
+
+def _describe(exc: BaseException) -> str:
+    detail = str(exc).splitlines()[0] if str(exc) else "no detail"
+    return f"{type(exc).__name__}: {detail}"
+
+
+def _export_taken(conn: psycopg.Connection[Any], work: _Run, plan: PartPlan, attempts: int) -> None:
+    """Export a part whose row `conn` holds locked, and record how it went."""
+    job = work.job
+    try:
+        part = export_part(work.conninfo, work.snapshot, work.store, job, plan, work.progress)
+    except RunOver:
+        raise
+    except Exception as exc:
+        attempts += 1
+        name = job.options.object_name(job.entity, plan.seq)
+        gave_up = attempts >= MAX_PART_ATTEMPTS
+        reason = f"{name} failed after {attempts} attempts: {_describe(exc)}"
+        conn.execute(
+            "UPDATE export_parts SET attempts = %s, reason = %s, state = %s"
+            " WHERE snapshot_id = %s AND seq = %s",
+            (attempts, reason, "failed" if gave_up else "pending", job.snapshot_id, plan.seq),
+        )
+        log.warning(
+            "export.part_failed",
+            snapshot_id=str(job.snapshot_id),
+            part=name,
+            attempts=attempts,
+            reason=reason,
+            gave_up=gave_up,
+        )
+        if not gave_up:
+            time.sleep(PART_RETRY_SECONDS * attempts)
+        return
+    assert part.stored is not None
+    conn.execute(
+        "UPDATE export_parts SET state = 'done', name = %s, size = %s, row_count = %s,"
+        " sha256 = %s, reason = NULL WHERE snapshot_id = %s AND seq = %s",
+        (part.name, part.stored.size, part.rows, part.stored.sha256, job.snapshot_id, plan.seq),
+    )
+
+
+def _work(work: _Run, *, wait: bool) -> int:
+    """Export the run's parts one at a time as they are planned; return how many it took.
+
+    With `wait` (the coordinator), keep going until no part is pending at all,
+    taking back the parts of helpers that died; else stop once the plan is
+    complete and no part is free. Either way stop when the run is over.
+    """
+    taken = 0
+    try:
+        with psycopg.connect(work.conninfo, autocommit=True) as conn:
+            while not work.stop.is_set():
+                with conn.transaction():
+                    found = _take_part(conn, work.job)
+                    if found is not None:
+                        _export_taken(conn, work, *found)
+                if found is not None:
+                    taken += 1
+                    with work.wake:  # threads waiting for the last parts look again
+                        work.wake.notify_all()
+                    continue
+                live, planned, pending = _standing(conn, work.job)
+                if not live or (planned and not (wait and pending)):
+                    break
+                with work.wake:
+                    work.wake.wait(_WAIT_SECONDS)
+    except BaseException:
+        work.stop.set()  # the other threads of this process stop after their part
+        raise
+    return taken
+
+
+def _record_part(conn: psycopg.Connection[Any], job: Job, plan: PartPlan) -> None:
+    conn.execute(
+        "INSERT INTO export_parts (snapshot_id, run, seq, after_key, before_key)"
+        " VALUES (%s, %s, %s, %s, %s)",
+        (job.snapshot_id, job.run, plan.seq, _key_text(plan.after), _key_text(plan.before)),
+    )
+
+
+def _ask_helpers(conn: psycopg.Connection[Any], job: Job, snapshot: str, helpers: int) -> None:
+    queue.defer(
+        conn,
+        PARTS_QUEUE,
+        PARTS_TASK,
+        {"snapshot_id": str(job.snapshot_id), "run": job.run, "snapshot": snapshot},
+        count=helpers,
+        priority=PARTS_PRIORITY,
+    )
+
+
+def _results(conn: psycopg.Connection[Any], job: Job) -> list[Part]:
+    """The run's parts as they ended; no rows and no object for the parts not done."""
+    rows = conn.execute(
+        "SELECT seq, state, name, row_count, size, sha256, reason FROM export_parts"
+        " WHERE snapshot_id = %s AND run = %s ORDER BY seq",
+        (job.snapshot_id, job.run),
+    ).fetchall()
+    parts = []
+    for seq, state, name, row_count, size, sha256, reason in rows:
+        if state == "done":
+            stored = StoredObject(f"{job.snapshot_id}/{name}", int(size), str(sha256))
+            parts.append(Part(seq, name, int(row_count), stored))
+        else:
+            name = job.options.object_name(job.entity, seq)
+            # A failed part has its reason; a pending one (the run ended early) has none.
+            parts.append(Part(seq, name, None, None, reason if state == "failed" else None))
+    return parts
 
 
 def export(
@@ -181,51 +416,135 @@ def export(
     *,
     max_rows: int,
     streams: int = 1,
+    helpers: int = 0,
 ) -> list[Part]:
-    """Write the job's rows as committed parts, `streams` at a time; return them in order.
+    """Export the job's rows as parts and return them in order, each complete or failed.
 
     `conn` holds the coordinating transaction: it exports its snapshot, plans the
     parts, and stays open while every part's own connection reads through it.
+    This process works on the parts in `streams` threads; up to `helpers` jobs of
+    other workers are asked to share them.
     """
-    # Nothing under this prefix is visible while the snapshot runs: start clean.
-    store.delete_prefix(str(job.snapshot_id))
-    with conn.transaction():
-        _begin_snapshot(conn, None)
-        row = conn.execute("SELECT pg_export_snapshot()").fetchone()
-        assert row is not None
-        snapshot = psycopg.sql.Literal(str(row[0]))
-        plans = plan_parts(conn, job, max_rows)
-        progress = Progress(conninfo, job.snapshot_id)
-        try:
-            with ThreadPoolExecutor(max_workers=max(1, min(streams, len(plans)))) as pool:
-                futures = [
-                    pool.submit(export_part, conninfo, snapshot, store, job, plan, progress)
-                    for plan in plans
-                ]
-                parts = [future.result() for future in futures]
-        finally:
-            progress.close()
-    return parts
+    with psycopg.connect(conninfo, autocommit=True) as control:
+        # Parts that workers of an earlier run still hold are waited for, then dropped.
+        control.execute("DELETE FROM export_parts WHERE snapshot_id = %s", (job.snapshot_id,))
+        # Nothing under this prefix is visible while the snapshot runs: start clean.
+        store.delete_prefix(str(job.snapshot_id))
+        with conn.transaction():
+            _begin_snapshot(conn, None)
+            row = conn.execute("SELECT pg_export_snapshot()").fetchone()
+            assert row is not None
+            snapshot = str(row[0])
+            work = _Run(conninfo, store, job, snapshot, Progress(conninfo, job.snapshot_id))
+            threads: list[Future[int]] = []
+            try:
+                with ThreadPoolExecutor(max_workers=max(1, streams)) as pool:
+                    try:
+                        # Parts are exported while the later ones are still being planned.
+                        for plan in iter_parts(conn, job, max_rows):
+                            _record_part(control, job, plan)
+                            if plan.seq == 1 and helpers > 0:
+                                _ask_helpers(control, job, snapshot, helpers)
+                            if not threads:
+                                threads = [
+                                    pool.submit(_work, work, wait=True)
+                                    for _ in range(max(1, streams))
+                                ]
+                            with work.wake:
+                                work.wake.notify_all()
+                    except BaseException:
+                        work.stop.set()
+                        raise
+                    for thread in threads:
+                        thread.result()
+            finally:
+                work.progress.close()
+        return _results(control, job)
 
 
-def publish(conn: psycopg.Connection[Any], job: Job, parts: list[Part]) -> None:
-    """Record the parts and mark the snapshot complete, atomically."""
+def _in_threads(work: _Run, threads: int, *, wait: bool) -> int:
+    """Run `_work` in `threads` threads; return how many parts they took."""
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        futures = [pool.submit(_work, work, wait=wait) for _ in range(max(1, threads))]
+        return sum(future.result() for future in futures)
+
+
+def help_export(
+    conninfo: str,
+    store: ObjectStore,
+    snapshot_id: uuid.UUID,
+    run: int,
+    snapshot: str,
+    *,
+    streams: int = 1,
+) -> int:
+    """Take a share of a running export's parts; return how many parts this job exported.
+
+    Stops when no part is free, or when the run is over (its coordinator finished
+    or died: then its snapshot can no longer be joined, and a new run replans).
+    """
+    with psycopg.connect(conninfo) as conn:
+        job = running_job(conn, snapshot_id, run)
+    if job is None:
+        return 0
+    work = _Run(conninfo, store, job, snapshot, Progress(conninfo, snapshot_id))
+    try:
+        return _in_threads(work, streams, wait=False)
+    except RunOver:
+        log.info("export.run_over", snapshot_id=str(snapshot_id), run=run)
+        return 0
+    finally:
+        work.progress.close()
+
+
+def publish(conn: psycopg.Connection[Any], job: Job, parts: list[Part]) -> bool:
+    """Record the parts and end the snapshot, atomically; False if this run no longer owns it.
+
+    Every part done: the snapshot is complete. Some failed: it is failed, with its
+    reason, and its complete parts stay downloadable beside the failed ones.
+    """
+    if any(p.stored is None and p.reason is None for p in parts):
+        return False
+    failed = [p for p in parts if p.stored is None]
+    state, reason = "complete", None
+    if len(failed) == len(parts):
+        state, reason = "failed", f"the export failed: {failed[0].reason}"
+    elif failed:
+        state = "failed"
+        reason = (
+            f"{len(failed)} of {len(parts)} parts failed, the others are complete:"
+            f" {failed[0].reason}"
+        )
     with conn.transaction():
+        cur = conn.execute(
+            "UPDATE snapshots SET state = %s, completed_at = now(), reason = %s"
+            " WHERE id = %s AND state = 'running' AND attempts = %s",
+            (state, reason, job.snapshot_id, job.run),
+        )
+        if cur.rowcount != 1:
+            return False
         conn.execute("DELETE FROM snapshot_parts WHERE snapshot_id = %s", (job.snapshot_id,))
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO snapshot_parts (snapshot_id, seq, name, size, row_count, sha256)"
-                " VALUES (%s, %s, %s, %s, %s, %s)",
+        with conn.cursor() as insert:
+            insert.executemany(
+                "INSERT INTO snapshot_parts"
+                " (snapshot_id, seq, name, size, row_count, sha256, state, reason)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                 [
-                    (job.snapshot_id, p.seq, p.name, p.stored.size, p.rows, p.stored.sha256)
+                    (
+                        job.snapshot_id,
+                        p.seq,
+                        p.name,
+                        p.stored.size if p.stored else None,
+                        p.rows,
+                        p.stored.sha256 if p.stored else None,
+                        "complete" if p.stored else "failed",
+                        p.reason,
+                    )
                     for p in parts
                 ],
             )
-        conn.execute(
-            "UPDATE snapshots SET state = 'complete', completed_at = now(), reason = NULL"
-            " WHERE id = %s AND state = 'running'",
-            (job.snapshot_id,),
-        )
+        conn.execute("DELETE FROM export_parts WHERE snapshot_id = %s", (job.snapshot_id,))
+    return True
 
 
 def fail(conn: psycopg.Connection[Any], snapshot_id: uuid.UUID, reason: str) -> None:
@@ -238,6 +557,56 @@ def fail(conn: psycopg.Connection[Any], snapshot_id: uuid.UUID, reason: str) -> 
         )
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """How an export run ended: `published` False when there was nothing (more) to do."""
+
+    parts: list[Part]
+    published: bool
+
+    @property
+    def failed(self) -> list[Part]:
+        return [p for p in self.parts if p.stored is None]
+
+
+def run_export(
+    conninfo: str,
+    store: ObjectStore,
+    snapshot_id: uuid.UUID,
+    *,
+    max_rows: int,
+    streams: int = 1,
+    helpers: int = 0,
+) -> Outcome:
+    """Export one snapshot as its coordinator and publish it."""
+    with psycopg.connect(conninfo) as conn:
+        job = claim(conn, snapshot_id)
+        if job is None:
+            log.info("export.skipped", snapshot_id=str(snapshot_id))
+            return Outcome([], published=False)
+        parts = export(
+            conninfo, conn, store, job, max_rows=max_rows, streams=streams, helpers=helpers
+        )
+        published = publish(conn, job, parts)
+    if published:
+        # A helper that died mid-part left its staged bytes behind; its part was redone.
+        try:
+            store.discard_unfinished(str(snapshot_id))
+        except OSError as exc:  # retention deletes them with the snapshot anyway
+            log.warning("export.cleanup_failed", snapshot_id=str(snapshot_id), reason=str(exc))
+    done = [p for p in parts if p.stored is not None]
+    log.info(
+        "export.complete" if published and len(done) == len(parts) else "export.ended",
+        snapshot_id=str(snapshot_id),
+        published=published,
+        parts=len(parts),
+        failed_parts=len(parts) - len(done),
+        rows=sum(p.rows or 0 for p in done),
+        bytes=sum(p.stored.size for p in done if p.stored is not None),
+    )
+    return Outcome(parts, published)
+
+
 def run(
     conninfo: str,
     store: ObjectStore,
@@ -245,20 +614,10 @@ def run(
     *,
     max_rows: int,
     streams: int = 1,
+    helpers: int = 0,
 ) -> int:
     """Export one snapshot and publish it; return its number of parts (0: nothing to do)."""
-    with psycopg.connect(conninfo) as conn:
-        job = claim(conn, snapshot_id)
-        if job is None:
-            log.info("export.skipped", snapshot_id=str(snapshot_id))
-            return 0
-        parts = export(conninfo, conn, store, job, max_rows=max_rows, streams=streams)
-        publish(conn, job, parts)
-    log.info(
-        "export.complete",
-        snapshot_id=str(snapshot_id),
-        parts=len(parts),
-        rows=sum(p.rows for p in parts),
-        bytes=sum(p.stored.size for p in parts),
+    outcome = run_export(
+        conninfo, store, snapshot_id, max_rows=max_rows, streams=streams, helpers=helpers
     )
-    return len(parts)
+    return len(outcome.parts) if outcome.published else 0

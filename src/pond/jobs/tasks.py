@@ -1,8 +1,10 @@
 """The job queue: procrastinate app and pond's tasks.
 
-- `pond.export_snapshot` (queue `exports`): runs the exporter in a worker thread,
-  retried on failure; after the last attempt the snapshot is marked failed with
-  its reason, so nothing stays pending forever.
+- `pond.export_snapshot` (queue `exports`): coordinates one snapshot's export in a
+  worker thread, retried on failure; after the last attempt the snapshot is
+  marked failed with its reason, so nothing stays pending forever.
+- `pond.export_parts` (queue `exports`, before new exports): a helper that takes
+  a share of a running export's parts, in whichever worker picks it up.
 - `pond.maintenance` (every minute): deletes expired snapshots' files and marks
   them expired, and hands jobs of dead workers back to the queue.
 """
@@ -40,19 +42,20 @@ def _runtime(context: procrastinate.JobContext) -> JobRuntime:
 
 
 def export_snapshot(context: procrastinate.JobContext, snapshot_id: str) -> None:
-    """Export one snapshot (synchronous: procrastinate runs it in a thread)."""
+    """Coordinate one snapshot's export (synchronous: procrastinate runs it in a thread)."""
     runtime = _runtime(context)
     sid = uuid.UUID(snapshot_id)
     bound = log.bind(snapshot_id=snapshot_id, job_id=context.job.id)
     bound.info("export.started")
     public_url = runtime.settings.public_url
     try:
-        exporter.run(
+        outcome = exporter.run_export(
             runtime.conninfo,
             runtime.store,
             sid,
             max_rows=runtime.settings.part_max_rows,
             streams=runtime.settings.export_streams,
+            helpers=runtime.settings.export_helpers,
         )
     except Exception as exc:
         reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'}"
@@ -68,7 +71,25 @@ def export_snapshot(context: procrastinate.JobContext, snapshot_id: str) -> None
                 return
         bound.warning("export.retrying", reason=reason, attempts=attempts)
         raise
-    webhook_events.emit(runtime.conninfo, sid, webhook_events.COMPLETED, public_url=public_url)
+    if outcome.published:
+        event = webhook_events.FAILED if outcome.failed else webhook_events.COMPLETED
+        webhook_events.emit(runtime.conninfo, sid, event, public_url=public_url)
+
+
+def export_parts(
+    context: procrastinate.JobContext, snapshot_id: str, run: int, snapshot: str
+) -> None:
+    """Help a running export: take some of its parts (see `exporter.help_export`)."""
+    runtime = _runtime(context)
+    done = exporter.help_export(
+        runtime.conninfo,
+        runtime.store,
+        uuid.UUID(snapshot_id),
+        run,
+        snapshot,
+        streams=runtime.settings.export_streams,
+    )
+    log.info("export.helped", snapshot_id=snapshot_id, run=run, parts=done, job_id=context.job.id)
 
 
 def expire_snapshots(conninfo: str, runtime: JobRuntime) -> int:
@@ -117,6 +138,8 @@ def build_app(conninfo: str, **pool_args: Any) -> procrastinate.App:
         # pond decides when to give up (see export_snapshot); the queue always retries.
         retry=procrastinate.RetryStrategy(max_attempts=MAX_EXPORT_ATTEMPTS * 2, wait=2),
     )(export_snapshot)
+    # A helper that dies is simply not retried: the coordinator takes its part back.
+    app.task(name=exporter.PARTS_TASK, queue=exporter.PARTS_QUEUE, pass_context=True)(export_parts)
     maintenance_task = app.task(
         name="pond.maintenance", queue=MAINTENANCE_QUEUE, pass_context=True
     )(maintenance)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +12,7 @@ import psycopg
 from psycopg.rows import class_row
 
 from pond.exports.options import ExportOptions
+from pond.jobs import queue
 
 Conn = psycopg.AsyncConnection[Any]
 
@@ -49,13 +50,21 @@ _COLUMNS = (
 )
 
 
+# States of a snapshot whose parts are published (a failed one may have some).
+PUBLISHED = ("complete", "failed")
+
+
 @dataclass(frozen=True)
 class PartRecord:
+    """A published part: `complete` with its object, or `failed` with a reason and none."""
+
     seq: int
     name: str
-    size: int
-    row_count: int
-    sha256: str
+    size: int | None
+    row_count: int | None
+    sha256: str | None
+    state: str = "complete"
+    reason: str | None = None
 
 
 async def insert_and_schedule(
@@ -100,10 +109,8 @@ async def insert_and_schedule(
         # exists if and only if the snapshot does.
         row = await (
             await conn.execute(
-                "SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[ROW("
-                "%s, %s, 0, NULL, NULL, %s::jsonb, NULL"
-                ")]::procrastinate_job_to_defer_v1[]))",
-                (EXPORT_QUEUE, EXPORT_TASK, json.dumps({"snapshot_id": str(snapshot_id)})),
+                queue.DEFER_SQL,
+                (EXPORT_QUEUE, EXPORT_TASK, 0, json.dumps({"snapshot_id": str(snapshot_id)})),
             )
         ).fetchone()
         assert row is not None
@@ -119,6 +126,71 @@ async def get_for_org(conn: Conn, snapshot_id: uuid.UUID, org_id: int) -> Snapsh
             (snapshot_id, org_id),
         )
         return await cur.fetchone()
+
+
+@dataclass(frozen=True)
+class ClientStanding:
+    """A client as its tokens are checked against it (see `pond.auth.bearer.admit`)."""
+
+    client_id: str
+    org_id: int
+    generation: int
+    revoked_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What a snapshot GET reads: the token's client, the snapshot and its published parts.
+
+    `client` is None for an unknown client; `record` is None when the client's
+    organisation has no such snapshot; `parts` is empty unless the snapshot's
+    state is one of `PUBLISHED`.
+    """
+
+    client: ClientStanding | None
+    record: SnapshotRecord | None
+    parts: list[PartRecord]
+
+
+_SNAPSHOT_FIELDS = [name.strip() for name in _COLUMNS.split(",")]
+# PartRecord's fields are snapshot_parts columns, as `parts` reads them.
+_PART_FIELDS = [f.name for f in fields(PartRecord)]
+_LOOKUP = (
+    "SELECT c.client_id, c.org_id, c.generation, c.revoked_at, p.snapshot_id IS NOT NULL, "
+    + ", ".join(f"s.{name}" for name in _SNAPSHOT_FIELDS)
+    + ", "
+    + ", ".join(f"p.{name}" for name in _PART_FIELDS)
+    + " FROM oauth_clients c"
+    " LEFT JOIN snapshots s ON s.id = %s AND s.org_id = c.org_id"
+    " LEFT JOIN snapshot_parts p ON p.snapshot_id = s.id AND s.state IN ("
+    + ", ".join(f"'{state}'" for state in PUBLISHED)
+    + ") WHERE c.client_id = %s ORDER BY p.seq"
+)
+
+
+async def lookup(conn: Conn, client_id: str, snapshot_id: uuid.UUID | None) -> Lookup:
+    """The client, its organisation's snapshot `snapshot_id` (None: none) and its parts, at once.
+
+    One statement, so that an authenticated GET costs one round trip: deleted and
+    expired snapshots are returned too (the caller decides what they mean).
+    """
+    rows = await (await conn.execute(_LOOKUP, (snapshot_id, client_id))).fetchall()
+    if not rows:
+        return Lookup(client=None, record=None, parts=[])
+    first = rows[0]
+    client = ClientStanding(*first[:4])
+    split = 5 + len(_SNAPSHOT_FIELDS)
+    record = None
+    if first[5] is not None:
+        record = SnapshotRecord(**dict(zip(_SNAPSHOT_FIELDS, first[5:split], strict=True)))
+    parts = [
+        PartRecord(**dict(zip(_PART_FIELDS, row[split:], strict=True))) for row in rows if row[4]
+    ]
+    return Lookup(client=client, record=record, parts=parts)
 
 
 @dataclass(frozen=True)
@@ -216,7 +288,8 @@ async def parts_of_many(
         return found
     rows = await (
         await conn.execute(
-            "SELECT snapshot_id, seq, name, size, row_count, sha256 FROM snapshot_parts"
+            "SELECT snapshot_id, seq, name, size, row_count, sha256, state, reason"
+            " FROM snapshot_parts"
             " WHERE snapshot_id = ANY(%s) ORDER BY snapshot_id, seq",
             (snapshot_ids,),
         )
@@ -229,7 +302,7 @@ async def parts_of_many(
 async def parts(conn: Conn, snapshot_id: uuid.UUID) -> list[PartRecord]:
     async with conn.cursor(row_factory=class_row(PartRecord)) as cur:
         await cur.execute(
-            "SELECT seq, name, size, row_count, sha256 FROM snapshot_parts"
+            "SELECT seq, name, size, row_count, sha256, state, reason FROM snapshot_parts"
             " WHERE snapshot_id = %s ORDER BY seq",
             (snapshot_id,),
         )

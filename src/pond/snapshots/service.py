@@ -97,16 +97,28 @@ async def schedule(
     return Created(record)
 
 
-def _parse_id(snapshot_id: str) -> uuid.UUID:
+def parse_id(snapshot_id: str) -> uuid.UUID | None:
+    """The id in an href's last segment; None if it cannot be one (no snapshot has it)."""
     try:
         return uuid.UUID(snapshot_id)
     except ValueError:
-        raise SnapshotNotFound("no such snapshot; check the href") from None
+        return None
+
+
+def _parse_id(snapshot_id: str) -> uuid.UUID:
+    parsed = parse_id(snapshot_id)
+    if parsed is None:
+        raise SnapshotNotFound("no such snapshot; check the href")
+    return parsed
 
 
 async def find(conn: Conn, principal: Principal, snapshot_id: str) -> SnapshotRecord:
     """The caller's snapshot, or SnapshotNotFound (unknown, not theirs, deleted) or SnapshotGone."""
-    record = await repository.get_for_org(conn, _parse_id(snapshot_id), principal.org_id)
+    return visible(await repository.get_for_org(conn, _parse_id(snapshot_id), principal.org_id))
+
+
+def visible(record: SnapshotRecord | None) -> SnapshotRecord:
+    """`record` as read for its organisation: SnapshotNotFound (none, deleted), SnapshotGone."""
     if record is None or record.deleted_at is not None:
         raise SnapshotNotFound("no such snapshot; check the href")
     if record.state == "expired" or record.expires_at <= datetime.now(UTC):
@@ -160,22 +172,30 @@ def render(
 
     Complete items are exactly the documented ones unless `details` is asked for
     (`?details=true`, and always in listings): then `expires_at` and `sha256`
-    follow the documented keys. A failed item carries its `reason`.
+    follow the documented keys. A failed item carries its `reason`. A failed
+    snapshot whose export got as far as its parts lists them all: the complete
+    ones with their links, the failed ones with their reasons.
     """
     query = _query(record)
-    if record.state != "complete":
+    if record.state not in ("complete", "failed") or not parts:
         item = _unfinished_item(record.state, query)
         if record.state == "failed":
             item["reason"] = record.reason or "the export failed"
         if record.state == "running" and details:
             item["rows_exported"] = record.rows_exported or 0
-        items = [item]
-    else:
-        # A link never outlives the snapshot's retention; whole seconds, as links carry.
-        expires_at = min(
-            datetime.now(UTC) + timedelta(seconds=link_ttl), record.expires_at
-        ).replace(microsecond=0)
-        items = [
+        return {"href": snapshot_href(base_url, record.id), "items": [item]}
+    # A link never outlives the snapshot's retention; whole seconds, as links carry.
+    expires_at = min(datetime.now(UTC) + timedelta(seconds=link_ttl), record.expires_at).replace(
+        microsecond=0
+    )
+    items = []
+    for part in parts:
+        if part.state != "complete":
+            item = _unfinished_item("failed", query)
+            item["reason"] = part.reason or "this part failed"
+            items.append(item)
+            continue
+        items.append(
             {
                 "href": store.signed_url(
                     f"{record.id}/{part.name}", expires_at=expires_at, base_url=base_url
@@ -190,8 +210,7 @@ def render(
                     else {}
                 ),
             }
-            for part in parts
-        ]
+        )
     return {"href": snapshot_href(base_url, record.id), "items": items}
 
 

@@ -21,7 +21,7 @@ class StoredObject:
 
 
 class StagedWriter(Protocol):
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray) -> None:
         """Append `data`; raises OSError (disk full, ...) on failure."""
 
     def commit(self) -> StoredObject:
@@ -37,6 +37,10 @@ class ObjectStore(Protocol):
 
     def delete_prefix(self, prefix: str) -> None:
         """Delete every object whose key starts with `prefix/`."""
+
+    def discard_unfinished(self, prefix: str) -> None:
+        """Delete what writers under `prefix/` staged and never committed (a writer that
+        died); committed objects stay."""
 
     def local_path(self, key: str) -> Path | None:
         """The file behind `key` where objects are local files, else None."""

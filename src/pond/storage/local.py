@@ -41,7 +41,7 @@ class LocalWriter:
         self._hash = hashlib.sha256()
         self._size = 0
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray) -> None:
         self._file.write(data)
         self._hash.update(data)
         self._size += len(data)
@@ -76,6 +76,11 @@ class LocalStore:
 
     def delete_prefix(self, prefix: str) -> None:
         shutil.rmtree(self.root / prefix, ignore_errors=True)
+
+    def discard_unfinished(self, prefix: str) -> None:
+        for staged in (self.root / prefix).glob(f"{_STAGING_PREFIX}*"):
+            with contextlib.suppress(FileNotFoundError):
+                staged.unlink()
 
     def local_path(self, key: str) -> Path | None:
         return self._path(key)

@@ -61,7 +61,7 @@ class S3Writer:
         self._content_type = content_type(name)
         self._disposition = f'attachment; filename="{name}"'
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray) -> None:
         """Append `data`; a full buffer is sent as one part. OSError if S3 refuses it."""
         self._hash.update(data)
         self._size += len(data)
@@ -177,6 +177,14 @@ class S3Store:
                     raise OSError(f"S3 refused to delete objects under {under}: {answer['Errors']}")
         except _S3_ERRORS as exc:
             raise OSError(f"S3 delete under {under} failed: {exc}") from exc
+
+    def discard_unfinished(self, prefix: str) -> None:
+        """Abort the multipart uploads under `prefix/` that were never completed."""
+        under = f"{self.prefix}/{prefix}/" if self.prefix else f"{prefix}/"
+        try:
+            self._abort_uploads(under)
+        except _S3_ERRORS as exc:
+            raise OSError(f"S3 abort of uploads under {under} failed: {exc}") from exc
 
     def _abort_uploads(self, under: str) -> None:
         pages = self._client.get_paginator("list_multipart_uploads").paginate(

@@ -40,13 +40,20 @@ def _payload(
         # A rerun that found nothing to do, or a snapshot deleted meanwhile: no event.
         return None
     parts = conn.execute(
-        "SELECT name, size, row_count FROM snapshot_parts WHERE snapshot_id = %s ORDER BY seq",
+        "SELECT name, size, row_count, state FROM snapshot_parts"
+        " WHERE snapshot_id = %s ORDER BY seq",
         (snapshot_id,),
     ).fetchall()
     data: dict[str, Any] = {"id": str(snapshot_id), "state": state}
     if public_url:
         data["href"] = f"{public_url.rstrip('/')}/insights/snapshots/{snapshot_id}"
-    data["items"] = [{"name": n, "size": int(s), "count": int(c)} for n, s, c in parts]
+    # A failed part (the others complete) has no object: no size and no count.
+    data["items"] = [
+        {"name": n, "size": s, "count": c, "state": st}
+        if st != "complete"
+        else {"name": n, "size": int(s), "count": int(c)}
+        for n, s, c, st in parts
+    ]
     if state == "failed" and reason:
         data["reason"] = reason
     timestamp = format_instant(datetime.now(UTC))
