@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 
 import httpx
@@ -121,6 +122,7 @@ def authenticated_get(bench: Bench) -> list[Comparison]:
             warm_up=True,
         )
     p99 = percentile(latencies["pond"], 0.99)
+    healthz_p99 = percentile(latencies["healthz"], 0.99)
     rate = {
         name: bench.requests / series.median
         for name, series in [("pond", pond), ("healthz", healthz)]
@@ -141,7 +143,17 @@ def authenticated_get(bench: Bench) -> list[Comparison]:
                 f"requests/s (median): snapshot GET {rate['pond']:,.0f},"
                 f" healthz {rate['healthz']:,.0f}",
                 f"latency p99: snapshot GET {p99 * 1000:.1f} ms,"
-                f" healthz {percentile(latencies['healthz'], 0.99) * 1000:.1f} ms",
+                f" healthz {healthz_p99 * 1000:.1f} ms",
+                *(
+                    [
+                        f"the trivial route's own p99 ({healthz_p99 * 1000:.1f} ms) is over the"
+                        f" {GET_P99_LIMIT * 1000:g} ms limit too: the load generator (one Python"
+                        f" process, {CLIENTS} clients) and the server share the machine's"
+                        f" {os.cpu_count()} cores, and its tail is the scheduler's, not the route's"
+                    ]
+                    if healthz_p99 > GET_P99_LIMIT
+                    else []
+                ),
             ],
             limits=[(f"p99 ≤ {GET_P99_LIMIT * 1000:g} ms", p99 <= GET_P99_LIMIT)],
         )

@@ -290,10 +290,11 @@ class AsyncClient:
         """Download every part of a complete snapshot into `directory`, `parallel` at a time.
 
         Parts already there are kept, partial ones continue where they stopped.
-        Each part is checked against its size, row count and checksum before it
-        is renamed into place. Raises `SnapshotNotReady` (wait first),
-        `IntegrityError`, `LinkRefused`, `SnapshotExpired`, `ServiceUnavailable`,
-        and `UsageError` when `directory` holds another snapshot (unless `replace`).
+        Each part is checked against its size and checksum (its row count where the
+        server gives no checksum) before it is renamed into place. Raises
+        `SnapshotNotReady` (wait first), `IntegrityError`, `LinkRefused`,
+        `SnapshotExpired`, `ServiceUnavailable`, and `UsageError` when `directory`
+        holds another snapshot (unless `replace`).
         """
         current = snapshot if isinstance(snapshot, Snapshot) else await self.get(snapshot)
         parts = plan(current, directory, replace=replace)
