@@ -22,7 +22,7 @@ test: $(STAMP)
 	$(BIN)/ruff format --check src tests
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
-	$(BIN)/pytest tests/unit tests/integration tests/acceptance
+	$(BIN)/pytest tests/unit tests/integration tests/acceptance tests/browser
 
 # Lint and type-check only, for a quick loop.
 lint: $(STAMP)
