@@ -86,7 +86,7 @@ def test_rows_arriving_during_an_export_are_not_in_it(
     result: list[int] = []
     worker = threading.Thread(
         target=lambda: result.append(
-            exporter.run(conninfo, store, sid, max_rows=300, streams=streams)
+            len(exporter.run(conninfo, store, sid, max_rows=300, streams=streams).parts)
         )
     )
     worker.start()
@@ -127,7 +127,7 @@ def test_a_part_that_keeps_failing_does_not_hide_the_good_ones(
                 raise OSError(28, "No space left on device")
             return super().stage(key)
 
-    outcome = exporter.run_export(
+    outcome = exporter.run(
         conninfo, FullDisk(tmp_path, LinkSigner("k", b"s" * 32)), sid, max_rows=300
     )
     assert outcome.published
@@ -181,7 +181,7 @@ def test_a_part_that_fails_once_is_retried_and_the_snapshot_completes(
                 raise OSError(5, "Input/output error")
             return super().stage(key)
 
-    outcome = exporter.run_export(
+    outcome = exporter.run(
         conninfo, FlakyDisk(tmp_path, LinkSigner("k", b"s" * 32)), sid, max_rows=300
     )
     assert failures
@@ -236,7 +236,9 @@ def test_an_export_killed_mid_part_is_redone_exactly(
             "running",
         )
 
-    assert exporter.run(conninfo, store_at(tmp_path), sid, max_rows=1000) == 3
+    outcome = exporter.run(conninfo, store_at(tmp_path), sid, max_rows=1000)
+    assert outcome.published
+    assert len(outcome.parts) == 3
     ids = exported_ids(tmp_path, sid)
     assert len(ids) == len(set(ids)) == 3000
     leftovers = [p.name for p in (tmp_path / str(sid)).iterdir() if not p.name.startswith("event_")]
@@ -277,7 +279,9 @@ def test_parallel_parts_are_exact_even_when_times_tie(
             " SELECT %s, %s + make_interval(secs => g), 'spread' FROM generate_series(1, 101) g",
             (org_id, FROM),
         )
-    assert exporter.run(conninfo, store_at(tmp_path), sid, max_rows=100, streams=4) == 4
+    outcome = exporter.run(conninfo, store_at(tmp_path), sid, max_rows=100, streams=4)
+    assert outcome.published
+    assert len(outcome.parts) == 4
     with psycopg.connect(conninfo) as conn:
         counts = [
             r[0]

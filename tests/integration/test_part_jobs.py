@@ -104,7 +104,7 @@ def coordinate(
     conninfo: str, store: LocalStore, sid: uuid.UUID, result: list[Any]
 ) -> threading.Thread:
     def run() -> None:
-        result.append(exporter.run_export(conninfo, store, sid, max_rows=200, streams=1, helpers=1))
+        result.append(exporter.run(conninfo, store, sid, max_rows=200, streams=1, helpers=1))
 
     thread = threading.Thread(target=run)
     thread.start()
@@ -185,7 +185,7 @@ def test_a_helper_of_a_finished_run_does_nothing(
 ) -> None:
     seeding.seed(conninfo, org="acme", start=FROM, end=TO, count=600)
     sid = new_snapshot(conninfo, client_credentials)
-    outcome = exporter.run_export(conninfo, store_at(tmp_path), sid, max_rows=200, helpers=2)
+    outcome = exporter.run(conninfo, store_at(tmp_path), sid, max_rows=200, helpers=2)
     assert outcome.published
     assert len(outcome.parts) == 3
     with psycopg.connect(conninfo) as conn:

@@ -14,7 +14,7 @@ import pytest
 from pond.events import seeding
 from pond.snapshots.dates import parse_instant
 from tests.conftest import RunningServer
-from tests.integration.helpers import FROM, TO, bearer, schedule, wait_done
+from tests.integration.helpers import FROM, TO, bearer, schedule, token_for, wait_done
 
 Creds = Callable[[str], tuple[str, str]]
 Token = Callable[[str, str], str]
@@ -171,16 +171,20 @@ def test_snapshot_completes_with_exact_rows_of_the_org_and_range(
     assert {int(r["id"]) for r in rows} == expected
 
 
+def three_part_snapshot(
+    start_server: Callable[..., RunningServer], client_credentials: Creds
+) -> tuple[RunningServer, str, str]:
+    """A server with parts of 100 rows, a token of `acme`, and its snapshot of 250 rows."""
+    server = start_server(part_max_rows=100)
+    token = token_for(server.base_url, client_credentials("acme"))
+    seed(server.conninfo, "acme", 250)
+    return server, token, schedule(server.base_url, token).json()["snapshot"]["href"]
+
+
 def test_large_exports_are_split_into_parts_each_with_a_header(
     start_server: Callable[..., RunningServer], client_credentials: Creds
 ) -> None:
-    server = start_server(part_max_rows=100)
-    client_id, secret = client_credentials("acme")
-    token = httpx.post(
-        server.token_url, auth=(client_id, secret), data={"grant_type": "client_credentials"}
-    ).json()["access_token"]
-    seed(server.conninfo, "acme", 250)
-    href = schedule(server.base_url, token).json()["snapshot"]["href"]
+    _, token, href = three_part_snapshot(start_server, client_credentials)
     items = wait_done(href, token)["items"]
     assert [i["count"] for i in items] == [100, 100, 50]
     assert [httpx.URL(i["href"]).path.rsplit("/", 1)[1] for i in items] == [
@@ -200,13 +204,7 @@ def test_large_exports_are_split_into_parts_each_with_a_header(
 def test_a_failed_part_is_shown_beside_the_good_ones(
     start_server: Callable[..., RunningServer], client_credentials: Creds
 ) -> None:
-    server = start_server(part_max_rows=100)
-    client_id, secret = client_credentials("acme")
-    token = httpx.post(
-        server.token_url, auth=(client_id, secret), data={"grant_type": "client_credentials"}
-    ).json()["access_token"]
-    seed(server.conninfo, "acme", 250)
-    href = schedule(server.base_url, token).json()["snapshot"]["href"]
+    server, token, href = three_part_snapshot(start_server, client_credentials)
     wait_done(href, token)
     # As the exporter publishes a part that failed every attempt: no object, a reason.
     sid = href.rsplit("/", 1)[1]

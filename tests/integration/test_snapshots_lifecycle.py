@@ -208,7 +208,7 @@ def test_deleting_a_pending_snapshot_cancels_its_job(
     state: Any = idle.app.state.pond
     # Even if a worker picked the job up anyway, there is nothing to do.
     sid = uuid.UUID(href.rsplit("/", 1)[1])
-    assert exporter.run(idle.conninfo, state.store, sid, max_rows=100) == 0
+    assert not exporter.run(idle.conninfo, state.store, sid, max_rows=100).published
     assert httpx.get(href, headers=bearer(token)).status_code == 404
 
 

@@ -569,7 +569,7 @@ class Outcome:
         return [p for p in self.parts if p.stored is None]
 
 
-def run_export(
+def run(
     conninfo: str,
     store: ObjectStore,
     snapshot_id: uuid.UUID,
@@ -578,7 +578,11 @@ def run_export(
     streams: int = 1,
     helpers: int = 0,
 ) -> Outcome:
-    """Export one snapshot as its coordinator and publish it."""
+    """Export one snapshot as its coordinator and publish it.
+
+    `Outcome.published` is False when there was nothing to do: the snapshot is not
+    pending or running (deleted, expired, done), or another run took it over.
+    """
     with psycopg.connect(conninfo) as conn:
         job = claim(conn, snapshot_id)
         if job is None:
@@ -605,19 +609,3 @@ def run_export(
         bytes=sum(p.stored.size for p in done if p.stored is not None),
     )
     return Outcome(parts, published)
-
-
-def run(
-    conninfo: str,
-    store: ObjectStore,
-    snapshot_id: uuid.UUID,
-    *,
-    max_rows: int,
-    streams: int = 1,
-    helpers: int = 0,
-) -> int:
-    """Export one snapshot and publish it; return its number of parts (0: nothing to do)."""
-    outcome = run_export(
-        conninfo, store, snapshot_id, max_rows=max_rows, streams=streams, helpers=helpers
-    )
-    return len(outcome.parts) if outcome.published else 0

@@ -49,7 +49,7 @@ def export_snapshot(context: procrastinate.JobContext, snapshot_id: str) -> None
     bound.info("export.started")
     public_url = runtime.settings.public_url
     try:
-        outcome = exporter.run_export(
+        outcome = exporter.run(
             runtime.conninfo,
             runtime.store,
             sid,
