@@ -38,6 +38,10 @@ _BEARER_ERRORS = {
     "403": _error("`insufficient_scope`: the token lacks `pond/insights.snapshots`."),
     "429": _json("`rate_limited`: over the client's rate limit.", "Error", _RETRY_AFTER),
 }
+# Every route that reads a body: a body that trickles in is cut off (pond.api.timeouts).
+_SLOW_BODY = {
+    "408": _error("`request_timeout`: the body did not arrive within `POND_BODY_TIMEOUT` seconds.")
+}
 _SNAPSHOT_ID = {
     "name": "snapshot_id",
     "in": "path",
@@ -108,6 +112,7 @@ def _snapshot_paths() -> dict[str, Any]:
                         " column, format or compression), `invalid_date_range`, `unknown_entity`."
                     ),
                     **_BEARER_ERRORS,
+                    **_SLOW_BODY,
                     "409": _error("`idempotency_conflict`: the key was used for another request."),
                     "429": _json(
                         "`rate_limited`, or `too_many_snapshots`: the organisation's cap on"
@@ -198,6 +203,7 @@ def _other_paths() -> dict[str, Any]:
                         "RFC 6749: `invalid_request`, `invalid_client`, `invalid_scope`,"
                         " `unsupported_grant_type`."
                     ),
+                    **_SLOW_BODY,
                 },
             }
         },
@@ -264,6 +270,7 @@ def _other_paths() -> dict[str, Any]:
                     "401": _BEARER_ERRORS["401"],
                     "403": _BEARER_ERRORS["403"],
                     "413": _error("`request_too_large`: over 10 MiB."),
+                    **_SLOW_BODY,
                 },
             }
         },

@@ -74,6 +74,11 @@ def paths() -> dict[str, Any]:
                         "Error",
                     ),
                     **_BEARER_ERRORS,
+                    "408": _json(
+                        "`request_timeout`: the body did not arrive within"
+                        " `POND_BODY_TIMEOUT` seconds.",
+                        "Error",
+                    ),
                 },
             },
             "get": {
