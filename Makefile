@@ -43,9 +43,10 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(if $(QUICK),--quick,)
 
-# Kill workers, then the whole service, over 20 rounds of exports; nothing may be lost or doubled.
+# Kill workers, then the whole service, over 20 rounds of exports; then 50 clients for 3 minutes.
 chaos: $(STAMP)
 	POND_CHAOS_ROUNDS=20 $(BIN)/pytest tests/integration/test_cluster.py tests/integration/test_service_kill.py -p no:cacheprovider -rA
+	POND_LOAD_SECONDS=180 $(BIN)/pytest tests/integration/test_load.py -p no:cacheprovider -s
 
 # Regenerate the CLI references in docs/ from --help.
 docs-cli: $(STAMP)
