@@ -20,6 +20,7 @@ import pytest
 from pond.downloads.signing import LinkSigner
 from pond.events import seeding
 from pond.exports import exporter
+from pond.exports.progress import Progress
 from pond.snapshots.dates import parse_instant
 from pond.storage.base import StoredObject
 from pond.storage.local import LocalStore
@@ -333,3 +334,26 @@ def test_a_running_export_reports_its_progress(
     worker.join(30)
     assert state == "running"
     assert 0 < progress < 40_000
+
+
+def test_progress_of_several_processes_adds_up(
+    conninfo: str, client_credentials: Callable[[str], tuple[str, str]]
+) -> None:
+    sid = new_snapshot(conninfo, client_credentials)
+    with psycopg.connect(conninfo) as conn:
+        conn.execute(
+            "UPDATE snapshots SET state = 'running', rows_exported = 0 WHERE id = %s", (sid,)
+        )
+    # The coordinator and a helper, each counting its own parts.
+    coordinator, helper = Progress(conninfo, sid, interval=0), Progress(conninfo, sid, interval=0)
+    try:
+        coordinator.add(300)
+        helper.add(200)
+        helper.add(-50)  # a part that failed is taken back
+        coordinator.add(100)
+    finally:
+        coordinator.close()
+        helper.close()
+    with psycopg.connect(conninfo) as conn:
+        row = conn.execute("SELECT rows_exported FROM snapshots WHERE id = %s", (sid,)).fetchone()
+    assert row == (550,)

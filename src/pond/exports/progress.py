@@ -1,8 +1,11 @@
-"""How many rows an export has written so far, shared by its part streams.
+"""How many rows an export has written so far, shared by its streams and its helpers.
 
-Each stream reports the rows of every block it writes; at most once per
-`interval` seconds the total goes to `snapshots.rows_exported` on a connection
-of its own (the export's own connections are read-only, inside its snapshot).
+Each stream reports the rows of every block it writes (and takes back those of
+a part that failed). At most once per `interval` seconds, what this process
+counted since its last report is added to `snapshots.rows_exported`, on a
+connection of its own (the export's own connections are read-only, inside its
+snapshot). Adding rather than setting lets the coordinator and helper jobs in
+other processes count into the same total.
 """
 
 from __future__ import annotations
@@ -20,18 +23,14 @@ class Progress:
         self._snapshot_id = snapshot_id
         self._interval = interval
         self._lock = threading.Lock()
-        self._rows = 0
+        self._unreported = 0
         self._reported_at = float("-inf")
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
 
-    @property
-    def rows(self) -> int:
-        return self._rows
-
     def add(self, rows: int) -> None:
-        """Count `rows` more; record the total if the last record is old enough."""
+        """Count `rows` more (fewer, if negative); report them if the last report is old enough."""
         with self._lock:
-            self._rows += rows
+            self._unreported += rows
             now = time.monotonic()
             if now - self._reported_at < self._interval:
                 return
@@ -40,11 +39,14 @@ class Progress:
                 if self._conn is None:
                     self._conn = psycopg.connect(self._conninfo, autocommit=True)
                 self._conn.execute(
-                    "UPDATE snapshots SET rows_exported = %s WHERE id = %s AND state = 'running'",
-                    (self._rows, self._snapshot_id),
+                    "UPDATE snapshots SET rows_exported = greatest(0, rows_exported + %s)"
+                    " WHERE id = %s AND state = 'running'",
+                    (self._unreported, self._snapshot_id),
                 )
+                self._unreported = 0
             except psycopg.Error:
-                # Progress is a courtesy: a failure to report it never fails the export.
+                # Progress is a courtesy: a failure to report it never fails the export;
+                # what was not reported is added the next time.
                 self._conn = None
 
     def close(self) -> None:
