@@ -130,11 +130,6 @@ class PartPlan:
     before: Key | None
 
 
-def plan_parts(conn: psycopg.Connection[Any], job: Job, max_rows: int) -> list[PartPlan]:
-    """Cut the job's rows into parts of at most `max_rows`, by (time, id) keys."""
-    return list(iter_parts(conn, job, max_rows))
-
-
 def iter_parts(conn: psycopg.Connection[Any], job: Job, max_rows: int) -> Iterator[PartPlan]:
     """The job's parts of at most `max_rows` rows, each as soon as its end is known.
 
@@ -435,37 +430,34 @@ def export(
             row = conn.execute("SELECT pg_export_snapshot()").fetchone()
             assert row is not None
             snapshot = str(row[0])
-            work = _Run(conninfo, store, job, snapshot, Progress(conninfo, job.snapshot_id))
-            threads: list[Future[int]] = []
-            try:
-                with ThreadPoolExecutor(max_workers=max(1, streams)) as pool:
-                    try:
-                        # Parts are exported while the later ones are still being planned.
-                        for plan in iter_parts(conn, job, max_rows):
-                            _record_part(control, job, plan)
-                            if plan.seq == 1 and helpers > 0:
-                                _ask_helpers(control, job, snapshot, helpers)
-                            if not threads:
-                                threads = [
-                                    pool.submit(_work, work, wait=True)
-                                    for _ in range(max(1, streams))
-                                ]
-                            with work.wake:
-                                work.wake.notify_all()
-                    except BaseException:
-                        work.stop.set()
-                        raise
-                    for thread in threads:
-                        thread.result()
-            finally:
-                work.progress.close()
+            with (
+                Progress(conninfo, job.snapshot_id) as progress,
+                ThreadPoolExecutor(max_workers=max(1, streams)) as pool,
+            ):
+                work = _Run(conninfo, store, job, snapshot, progress)
+                threads: list[Future[int]] = []
+                try:
+                    # Parts are exported while the later ones are still being planned.
+                    for plan in iter_parts(conn, job, max_rows):
+                        _record_part(control, job, plan)
+                        if plan.seq == 1 and helpers > 0:
+                            _ask_helpers(control, job, snapshot, helpers)
+                        if not threads:  # from the first part on, so none waits for it
+                            threads = [pool.submit(_work, work, wait=True) for _ in range(streams)]
+                        with work.wake:
+                            work.wake.notify_all()
+                except BaseException:
+                    work.stop.set()
+                    raise
+                for thread in threads:
+                    thread.result()
         return _results(control, job)
 
 
 def _in_threads(work: _Run, threads: int, *, wait: bool) -> int:
     """Run `_work` in `threads` threads; return how many parts they took."""
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        futures = [pool.submit(_work, work, wait=wait) for _ in range(max(1, threads))]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        futures = [pool.submit(_work, work, wait=wait) for _ in range(threads)]
         return sum(future.result() for future in futures)
 
 
@@ -487,14 +479,13 @@ def help_export(
         job = running_job(conn, snapshot_id, run)
     if job is None:
         return 0
-    work = _Run(conninfo, store, job, snapshot, Progress(conninfo, snapshot_id))
-    try:
-        return _in_threads(work, streams, wait=False)
-    except RunOver:
-        log.info("export.run_over", snapshot_id=str(snapshot_id), run=run)
-        return 0
-    finally:
-        work.progress.close()
+    with Progress(conninfo, snapshot_id) as progress:
+        work = _Run(conninfo, store, job, snapshot, progress)
+        try:
+            return _in_threads(work, streams, wait=False)
+        except RunOver:
+            log.info("export.run_over", snapshot_id=str(snapshot_id), run=run)
+            return 0
 
 
 def publish(conn: psycopg.Connection[Any], job: Job, parts: list[Part]) -> bool:
