@@ -293,7 +293,8 @@ def _standing(conn: psycopg.Connection[Any], job: Job) -> tuple[bool, bool, bool
     return bool(row[0]), bool(row[1]), bool(row[2])
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
+    """An exception as one line a user can read: `OSError: [Errno 28] No space left ...`."""
     detail = str(exc).splitlines()[0] if str(exc) else "no detail"
     return f"{type(exc).__name__}: {detail}"
 
@@ -309,7 +310,7 @@ def _export_taken(conn: psycopg.Connection[Any], work: _Run, plan: PartPlan, att
         attempts += 1
         name = job.options.object_name(job.entity, plan.seq)
         gave_up = attempts >= MAX_PART_ATTEMPTS
-        reason = f"{name} failed after {attempts} attempts: {_describe(exc)}"
+        reason = f"{name} failed after {attempts} attempts: {describe(exc)}"
         conn.execute(
             "UPDATE export_parts SET attempts = %s, reason = %s, state = %s"
             " WHERE snapshot_id = %s AND seq = %s",

@@ -58,7 +58,7 @@ def export_snapshot(context: procrastinate.JobContext, snapshot_id: str) -> None
             helpers=runtime.settings.export_helpers,
         )
     except Exception as exc:
-        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'}"
+        reason = exporter.describe(exc)
         with psycopg.connect(runtime.conninfo) as conn:
             row = conn.execute("SELECT attempts FROM snapshots WHERE id = %s", (sid,)).fetchone()
             attempts = int(row[0]) if row else MAX_EXPORT_ATTEMPTS
