@@ -20,6 +20,7 @@ from pond.cli.client_options import (
     Columns,
     Entity,
     Fields,
+    Fsync,
     Gzip,
     Json,
     Merge,
@@ -283,6 +284,7 @@ def snapshot_download(
     ],
     merge: Merge = None,
     parallel: Parallel = 4,
+    fsync: Fsync = False,
     timeout: Timeout = None,
     profile: Profile = None,
     api_url: ApiUrl = None,
@@ -294,7 +296,7 @@ def snapshot_download(
     Run it again after an interruption: finished parts are kept and partial
     ones continue where they stopped.
     """
-    with open_client(profile, api_url, token_url) as client:
+    with open_client(profile, api_url, token_url, fsync=fsync) as client:
         snapshot = client.get(ref)
         if not snapshot.is_complete:
             snapshot = wait_for(client, snapshot, read_timeout(timeout))

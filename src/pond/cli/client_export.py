@@ -16,6 +16,7 @@ from pond.cli.client_options import (
     Columns,
     Entity,
     Fields,
+    Fsync,
     Gzip,
     Json,
     Merge,
@@ -97,6 +98,7 @@ def export(
     columns: Columns = None,
     merge: Merge = None,
     parallel: Parallel = 4,
+    fsync: Fsync = False,
     timeout: Timeout = None,
     profile: Profile = None,
     api_url: ApiUrl = None,
@@ -112,7 +114,7 @@ def export(
     lower, upper = read_range(tz, start, end)
     views = _Views()
     try:
-        with open_client(profile, api_url, token_url) as client:
+        with open_client(profile, api_url, token_url, fsync=fsync) as client:
             download = run_export(
                 client,
                 out,
@@ -151,6 +153,7 @@ def sync(
     entity: Entity = "event",
     tz: Tz = None,
     parallel: Parallel = 4,
+    fsync: Fsync = False,
     timeout: Timeout = None,
     profile: Profile = None,
     api_url: ApiUrl = None,
@@ -177,7 +180,7 @@ def sync(
             )
 
     try:
-        with open_client(profile, api_url, token_url) as client:
+        with open_client(profile, api_url, token_url, fsync=fsync) as client:
             windows = run_sync(
                 client,
                 out,

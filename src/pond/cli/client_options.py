@@ -68,6 +68,14 @@ Parallel = Annotated[
     int,
     typer.Option("--parallel", metavar="N", min=1, max=64, help="Parts to download at once."),
 ]
+Fsync = Annotated[
+    bool,
+    typer.Option(
+        "--fsync",
+        help="Sync each part to disk before it is renamed into place: it then survives a"
+        " power cut too, but the download waits for the disk.",
+    ),
+]
 Fields = Annotated[
     list[str] | None,
     typer.Option(
@@ -93,9 +101,13 @@ SnapshotRef = Annotated[
 ]
 
 
-def open_client(profile: str | None, api_url: str | None, token_url: str | None) -> Client:
+def open_client(
+    profile: str | None, api_url: str | None, token_url: str | None, *, fsync: bool = False
+) -> Client:
     """A client from the options, environment and config file, caching tokens on disk."""
-    return Client(profile=profile, api_url=api_url, token_url=token_url, token_cache=True)
+    return Client(
+        profile=profile, api_url=api_url, token_url=token_url, token_cache=True, fsync=fsync
+    )
 
 
 def read_timeout(text: str | None) -> float | None:

@@ -40,6 +40,8 @@ class AsyncClient:
     Credentials and endpoints resolve as `pond.client.config.resolve` says,
     unless a whole `config` is given. `token_cache` keeps tokens on disk
     (True: the user's cache directory, or a directory of your choice).
+    `fsync`: downloads sync each part to disk before renaming it into place, so
+    a finished part survives a power cut too (slower: it waits for the disk).
     Raises `ConfigurationError` when no credentials can be found.
     """
 
@@ -56,6 +58,7 @@ class AsyncClient:
         timeout: float = 30.0,
         retries: int = 4,
         backoff: Backoff | None = None,
+        fsync: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.config = config or resolve(
@@ -67,6 +70,7 @@ class AsyncClient:
         )
         self._auth = ClientCredentialsAuth(self.config, cache_dir=cache_dir_for(token_cache))
         self._retries = retries
+        self._fsync = fsync
         self._backoff = backoff or Backoff()
         self._extensions = protocol.Extensions.for_api(self.config.hosted)
         self._http = httpx.AsyncClient(
@@ -299,7 +303,11 @@ class AsyncClient:
         current = snapshot if isinstance(snapshot, Snapshot) else await self.get(snapshot)
         parts = plan(current, directory, replace=replace)
         downloader = AsyncDownloader(
-            self._http, AsyncLinkBook(current, self.get), backoff=self._backoff, progress=progress
+            self._http,
+            AsyncLinkBook(current, self.get),
+            backoff=self._backoff,
+            progress=progress,
+            sync=self._fsync,
         )
         await downloader.run(parts, parallel)
         return Download(current, directory, tuple(part.final for part in parts))

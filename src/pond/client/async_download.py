@@ -48,11 +48,13 @@ class AsyncDownloader:
         *,
         backoff: Backoff,
         progress: ProgressCallback | None = None,
+        sync: bool = False,
     ) -> None:
         self._http = http
         self._links = links
         self._backoff = backoff
         self._progress = progress
+        self._sync = sync  # fsync each part before it is renamed into place
 
     async def run(self, parts: list[Part], parallel: int) -> None:
         """Fetch every part, `parallel` at a time; the first error cancels the others."""
@@ -118,7 +120,7 @@ class AsyncDownloader:
                 decision = decide(part, response.status_code, response.headers)
                 if decision.step is not Step.WRITE:
                     return decision.step, decision.server_delay
-                with PartWriter(part, decision.offset) as out:
+                with PartWriter(part, decision.offset, sync=self._sync) as out:
                     async for chunk in response.aiter_raw():
                         out.write(chunk)
                         self._report(part, out.written)

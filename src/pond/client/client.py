@@ -34,6 +34,7 @@ from pond.client.models import Snapshot
 from pond.client.parts import plan
 from pond.client.protocol import Call
 from pond.client.results import Download
+from pond.client.wire import PartTransport
 
 USER_AGENT = "pond-client"
 SnapshotRef = Snapshot | str
@@ -79,6 +80,8 @@ class Client:
     Credentials and endpoints resolve as `pond.client.config.resolve` says,
     unless a whole `config` is given. `token_cache` keeps tokens on disk
     (True: the user's cache directory, or a directory of your choice).
+    `fsync`: downloads sync each part to disk before renaming it into place, so
+    a finished part survives a power cut too (slower: it waits for the disk).
     Raises `ConfigurationError` when no credentials can be found.
     """
 
@@ -95,6 +98,7 @@ class Client:
         timeout: float = 30.0,
         retries: int = 4,
         backoff: Backoff | None = None,
+        fsync: bool = False,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.config = config or resolve(
@@ -106,19 +110,41 @@ class Client:
         )
         self._auth = ClientCredentialsAuth(self.config, cache_dir=cache_dir_for(token_cache))
         self._retries = retries
+        self._fsync = fsync
         self._backoff = backoff or Backoff()
         self._extensions = protocol.Extensions.for_api(self.config.hosted)
+        self._http_timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
         self._http = httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            timeout=self._http_timeout,
             headers={"User-Agent": USER_AGENT},
             transport=transport or default_transport(),
         )
+        # Part bodies go through `PartTransport`, unless the caller chose the transport
+        # or proxies are set (httpx's own transport knows them): then through `_http`.
+        self._own_parts_transport = transport is None and not getproxies()
+        self._parts_http: httpx.Client | None = None
+        self._parts_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Client(api_url={self.config.api_url!r}, client_id={self.config.client_id!r})"
 
     def close(self) -> None:
         self._http.close()
+        if self._parts_http is not None:
+            self._parts_http.close()
+
+    def _for_parts(self) -> httpx.Client:
+        """The HTTP client that fetches part bodies from their signed links."""
+        if not self._own_parts_transport:
+            return self._http
+        with self._parts_lock:
+            if self._parts_http is None:
+                self._parts_http = httpx.Client(
+                    timeout=self._http_timeout,
+                    headers={"User-Agent": USER_AGENT},
+                    transport=PartTransport(),
+                )
+            return self._parts_http
 
     def __enter__(self) -> Self:
         return self
@@ -334,7 +360,11 @@ class Client:
         current = snapshot if isinstance(snapshot, Snapshot) else self.get(snapshot)
         parts = plan(current, directory, replace=replace)
         downloader = Downloader(
-            self._http, LinkBook(current, self.get), backoff=self._backoff, progress=progress
+            self._for_parts(),
+            LinkBook(current, self.get),
+            backoff=self._backoff,
+            progress=progress,
+            sync=self._fsync,
         )
         downloader.run(parts, parallel)
         return Download(current, directory, tuple(part.final for part in parts))

@@ -56,11 +56,13 @@ class Downloader:
         *,
         backoff: Backoff,
         progress: ProgressCallback | None = None,
+        sync: bool = False,
     ) -> None:
         self._http = http
         self._links = links
         self._backoff = backoff
         self._progress = progress
+        self._sync = sync  # fsync each part before it is renamed into place
         self._cancel = threading.Event()
 
     def run(self, parts: list[Part], parallel: int) -> None:
@@ -132,7 +134,7 @@ class Downloader:
                 decision = decide(part, response.status_code, response.headers)
                 if decision.step is not Step.WRITE:
                     return decision.step, decision.server_delay
-                with PartWriter(part, decision.offset, check=True) as out:
+                with PartWriter(part, decision.offset, check=True, sync=self._sync) as out:
                     for chunk in response.iter_raw():
                         self._check()
                         out.write(chunk)

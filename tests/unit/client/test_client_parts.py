@@ -137,6 +137,19 @@ def test_writer_continues_or_restarts_the_partial_file(tmp_path: Path) -> None:
     assert out.written == len(BODY)
 
 
+@pytest.mark.parametrize("sync", [False, True])
+def test_writer_syncs_to_disk_only_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sync: bool
+) -> None:
+    synced: list[int] = []
+    monkeypatch.setattr("pond.client.parts.os.fsync", synced.append)
+    part = one_part(tmp_path)
+    with PartWriter(part, 0, sync=sync) as out:
+        out.write(BODY)
+    assert len(synced) == (1 if sync else 0)
+    assert part.partial.read_bytes() == BODY  # flushed either way
+
+
 def test_commit_verifies_then_renames(tmp_path: Path) -> None:
     part = one_part(tmp_path)
     part.partial.write_bytes(BODY)

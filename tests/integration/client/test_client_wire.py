@@ -1,0 +1,143 @@
+"""`PartTransport`: part bodies over `http.client`, behind httpx's own API, on loopback."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from pond.client.wire import BLOCK, PartTransport
+
+BODY = bytes(range(256)) * 12_000  # about 3 MB: several blocks
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    behaviour: Callable[[BaseHTTPRequestHandler], None]
+
+    def do_GET(self) -> None:
+        type(self).behaviour(self)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def _whole_or_range(handler: BaseHTTPRequestHandler) -> None:
+    """The body, or the rest of it from a `Range: bytes=N-` header."""
+    asked = handler.headers.get("Range")
+    start = int(asked.removeprefix("bytes=").rstrip("-")) if asked else 0
+    handler.send_response(206 if asked else 200)
+    handler.send_header("Content-Length", str(len(BODY) - start))
+    handler.send_header("X-Seen-Agent", handler.headers.get("User-Agent", ""))
+    handler.end_headers()
+    handler.wfile.write(BODY[start:])
+
+
+def _cut_short(handler: BaseHTTPRequestHandler) -> None:
+    """Promises the whole body, sends a third of it, and closes the connection."""
+    handler.send_response(200)
+    handler.send_header("Content-Length", str(len(BODY)))
+    handler.end_headers()
+    handler.wfile.write(BODY[: len(BODY) // 3])
+    handler.wfile.flush()
+    handler.close_connection = True
+
+
+def _redirect(handler: BaseHTTPRequestHandler) -> None:
+    if handler.path == "/moved":
+        handler.send_response(302)
+        handler.send_header("Location", "/object")
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+        return
+    _whole_or_range(handler)
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Callable[[BaseHTTPRequestHandler], None]], str]]:
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(behaviour: Callable[[BaseHTTPRequestHandler], None]) -> str:
+        handler = type("Handler", (_Handler,), {"behaviour": staticmethod(behaviour)})
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def _client(timeout: float = 5.0) -> httpx.Client:
+    return httpx.Client(transport=PartTransport(), timeout=timeout, headers={"User-Agent": "t"})
+
+
+def test_a_body_arrives_whole_in_blocks_with_the_clients_headers(serve: Callable[..., str]) -> None:
+    base = serve(_whole_or_range)
+    with _client() as http, http.stream("GET", f"{base}/object") as response:
+        blocks = list(response.iter_raw())
+        assert response.status_code == 200
+        assert response.headers["x-seen-agent"] == "t"
+    assert b"".join(blocks) == BODY
+    assert max(map(len, blocks)) <= BLOCK
+
+
+def test_a_range_request_gets_the_rest(serve: Callable[..., str]) -> None:
+    base = serve(_whole_or_range)
+    with _client() as http:
+        response = http.get(f"{base}/object", headers={"Range": "bytes=1000-"})
+    assert response.status_code == 206
+    assert response.content == BODY[1000:]
+
+
+def test_redirects_are_followed_by_httpx_above_it(serve: Callable[..., str]) -> None:
+    base = serve(_redirect)
+    with _client() as http:
+        response = http.get(f"{base}/moved", follow_redirects=True)
+    assert response.status_code == 200
+    assert response.content == BODY
+
+
+def test_a_cut_body_keeps_what_came_and_raises_a_transport_error(
+    serve: Callable[..., str],
+) -> None:
+    base = serve(_cut_short)
+    received = bytearray()
+
+    def read(response: httpx.Response) -> None:
+        for block in response.iter_raw():
+            received.extend(block)
+
+    with (
+        _client() as http,
+        http.stream("GET", f"{base}/object") as response,
+        pytest.raises(httpx.RemoteProtocolError, match="bytes missing"),
+    ):
+        read(response)
+    assert bytes(received) == BODY[: len(BODY) // 3]
+
+
+def test_no_server_is_a_connect_error() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # bound but not listening: refused
+        with _client() as http, pytest.raises(httpx.ConnectError):
+            http.get(f"http://127.0.0.1:{port}/object")
+
+
+def test_a_silent_server_is_a_read_timeout() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]  # accepts (in the backlog), never answers
+        with _client(timeout=0.3) as http, pytest.raises(httpx.ReadTimeout):
+            http.get(f"http://127.0.0.1:{port}/object")
+
+
+def test_requests_with_a_body_are_refused() -> None:
+    with _client() as http, pytest.raises(httpx.UnsupportedProtocol):
+        http.post("http://127.0.0.1:9/object", content=b"data")
