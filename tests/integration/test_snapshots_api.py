@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections.abc import Callable
@@ -253,6 +254,31 @@ def test_other_organisations_snapshots_are_404(
     assert foreign.status_code == unknown.status_code == 404
     assert foreign.json() == unknown.json()
     assert httpx.get(href, headers=bearer(acme_token)).status_code == 200
+
+
+def test_concurrent_gets_of_two_organisations_each_see_only_their_own(
+    pond_server: RunningServer, client_credentials: Creds, get_token: Token, acme_token: str
+) -> None:
+    """GETs that arrive together share one read of the database: none sees another's rows."""
+    globex = get_token(*client_credentials("globex"))
+    owned = {
+        token: schedule(pond_server.base_url, token).json()["snapshot"]["href"]
+        for token in (acme_token, globex)
+    }
+    asks = [(token, href) for _ in range(10) for token in owned for href in owned.values()]
+
+    async def ask_all() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=30) as http:
+            return await asyncio.gather(
+                *(http.get(href, headers=bearer(token)) for token, href in asks)
+            )
+
+    for (token, href), answer in zip(asks, asyncio.run(ask_all()), strict=True):
+        if owned[token] == href:
+            assert answer.status_code == 200
+            assert answer.json()["href"] == href
+        else:
+            assert answer.status_code == 404
 
 
 def test_links_are_signed_afresh_on_every_get(pond_server: RunningServer, acme_token: str) -> None:

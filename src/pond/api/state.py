@@ -11,10 +11,13 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 from starlette.requests import Request
 
+from pond.api.batching import Batcher
 from pond.auth.keys import KeyRing
 from pond.auth.tokens import TokenClaims
 from pond.downloads.signing import LinkSigner
 from pond.settings import Settings
+from pond.snapshots import repository
+from pond.snapshots.repository import Lookup, LookupKey
 from pond.storage.base import ObjectStore
 
 
@@ -27,6 +30,17 @@ class AppState:
     signer: LinkSigner
     # Tokens whose signature this process verified, by (token, issuer): see pond.auth.bearer.
     verified_tokens: dict[tuple[str, str | None], TokenClaims] = field(default_factory=dict)
+    # What snapshot GETs read, in batches of the requests that arrive together.
+    lookups: Batcher[LookupKey, Lookup] = field(init=False)
+
+    def __post_init__(self) -> None:
+        pool = self.pool
+
+        async def load(keys: list[LookupKey]) -> dict[LookupKey, Lookup]:
+            async with autocommit(pool) as conn:
+                return await repository.lookup_many(conn, keys)
+
+        self.lookups = Batcher(load)
 
 
 @contextlib.asynccontextmanager
@@ -56,9 +70,26 @@ def app_state(request: Request) -> AppState:
     return state
 
 
+_BASE_URLS: dict[tuple[Any, ...], str] = {}  # by what Starlette builds it from; bounded
+_BASE_URLS_KEPT = 256
+
+
 def base_url(request: Request) -> str:
-    """The public base URL for hrefs: `POND_PUBLIC_URL`, else the one the caller used."""
+    """The public base URL for hrefs: `POND_PUBLIC_URL`, else the one the caller used.
+
+    Starlette builds it anew for each request, from the scheme, the Host header, the
+    server address and the root path; the result is remembered for those values.
+    """
     configured = app_state(request).settings.public_url
     if configured:
         return configured
-    return str(request.base_url).rstrip("/")
+    scope = request.scope
+    host = next((value for name, value in scope["headers"] if name == b"host"), None)
+    root = scope.get("app_root_path", scope.get("root_path", ""))
+    key = (scope.get("scheme"), host, scope.get("server"), root)
+    url = _BASE_URLS.get(key)
+    if url is None:
+        url = str(request.base_url).rstrip("/")
+        if len(_BASE_URLS) < _BASE_URLS_KEPT:  # a stream of made-up Host headers stays cheap
+            _BASE_URLS[key] = url
+    return url

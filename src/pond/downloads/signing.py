@@ -8,11 +8,10 @@ the link can be changed without breaking it.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import time
 from datetime import datetime
-from urllib.parse import urlencode
+from urllib.parse import quote
 
 from pond.errors import LinkRefused
 
@@ -20,6 +19,7 @@ from pond.errors import LinkRefused
 class LinkSigner:
     def __init__(self, kid: str, secret: bytes) -> None:
         self._kid = kid
+        self._quoted_kid = quote(kid, safe="")
         self._secret = secret
 
     def __repr__(self) -> str:
@@ -27,14 +27,14 @@ class LinkSigner:
 
     def _signature(self, key: str, expires: int) -> str:
         message = f"GET\n{key}\n{expires}".encode()
-        digest = hmac.new(self._secret, message, hashlib.sha256).digest()
+        digest = hmac.digest(self._secret, message, "sha256")
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
     def url(self, key: str, *, expires_at: datetime, base_url: str) -> str:
         expires = int(expires_at.timestamp())
-        query = urlencode(
-            {"KeyId": self._kid, "Expires": expires, "Signature": self._signature(key, expires)}
-        )
+        # The signature is URL-safe base64 and `expires` digits: only the kid needs quoting.
+        signature = self._signature(key, expires)
+        query = f"KeyId={self._quoted_kid}&Expires={expires}&Signature={signature}"
         return f"{base_url}/objects/{key}?{query}"
 
     def check(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import operator
 import uuid
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -159,38 +161,48 @@ class Lookup:
 _SNAPSHOT_FIELDS = [name.strip() for name in _COLUMNS.split(",")]
 # PartRecord's fields are snapshot_parts columns, as `parts` reads them.
 _PART_FIELDS = [f.name for f in fields(PartRecord)]
+LookupKey = tuple[str, uuid.UUID | None]  # (client id, snapshot id or None)
 _LOOKUP = (
-    "SELECT c.client_id, c.org_id, c.generation, c.revoked_at, p.snapshot_id IS NOT NULL, "
+    "SELECT k.n, c.client_id, c.org_id, c.generation, c.revoked_at, p.snapshot_id IS NOT NULL, "
     + ", ".join(f"s.{name}" for name in _SNAPSHOT_FIELDS)
     + ", "
     + ", ".join(f"p.{name}" for name in _PART_FIELDS)
-    + " FROM oauth_clients c"
-    " LEFT JOIN snapshots s ON s.id = %s AND s.org_id = c.org_id"
+    + " FROM unnest(%s::text[], %s::uuid[]) WITH ORDINALITY AS k (client_id, snapshot_id, n)"
+    " JOIN oauth_clients c ON c.client_id = k.client_id"
+    " LEFT JOIN snapshots s ON s.id = k.snapshot_id AND s.org_id = c.org_id"
     " LEFT JOIN snapshot_parts p ON p.snapshot_id = s.id AND s.state IN ("
     + ", ".join(f"'{state}'" for state in PUBLISHED)
-    + ") WHERE c.client_id = %s ORDER BY p.seq"
+    + ") ORDER BY k.n, p.seq"
 )
+_MISSING = Lookup(client=None, record=None, parts=[])
 
 
-async def lookup(conn: Conn, client_id: str, snapshot_id: uuid.UUID | None) -> Lookup:
-    """The client, its organisation's snapshot `snapshot_id` (None: none) and its parts, at once.
+async def lookup_many(conn: Conn, keys: list[LookupKey]) -> dict[LookupKey, Lookup]:
+    """The client, its organisation's snapshot (None: none) and its parts, for each key.
 
-    One statement, so that an authenticated GET costs one round trip: deleted and
-    expired snapshots are returned too (the caller decides what they mean).
+    One statement for all the keys, so that authenticated GETs cost one round trip
+    between them: deleted and expired snapshots are returned too (the caller
+    decides what they mean). Every key is answered; an unknown client's lookup
+    holds nothing.
     """
-    rows = await (await conn.execute(_LOOKUP, (snapshot_id, client_id))).fetchall()
-    if not rows:
-        return Lookup(client=None, record=None, parts=[])
-    first = rows[0]
-    client = ClientStanding(*first[:4])
-    split = 5 + len(_SNAPSHOT_FIELDS)
-    record = None
-    if first[5] is not None:
-        record = SnapshotRecord(**dict(zip(_SNAPSHOT_FIELDS, first[5:split], strict=True)))
-    parts = [
-        PartRecord(**dict(zip(_PART_FIELDS, row[split:], strict=True))) for row in rows if row[4]
-    ]
-    return Lookup(client=client, record=record, parts=parts)
+    rows = await (
+        await conn.execute(_LOOKUP, ([key[0] for key in keys], [key[1] for key in keys]))
+    ).fetchall()
+    split = 6 + len(_SNAPSHOT_FIELDS)
+    found: dict[LookupKey, Lookup] = {}
+    for number, group in itertools.groupby(rows, key=operator.itemgetter(0)):
+        batch = list(group)
+        first = batch[0]
+        record = None
+        if first[6] is not None:
+            record = SnapshotRecord(**dict(zip(_SNAPSHOT_FIELDS, first[6:split], strict=True)))
+        parts = [
+            PartRecord(**dict(zip(_PART_FIELDS, row[split:], strict=True)))
+            for row in batch
+            if row[5]
+        ]
+        found[keys[number - 1]] = Lookup(ClientStanding(*first[1:5]), record, parts)
+    return {key: found.get(key, _MISSING) for key in keys}
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from pond.api import bodies
-from pond.api.state import app_state, autocommit, base_url
+from pond.api.state import app_state, base_url
 from pond.auth import bearer
 from pond.errors import InputError
 from pond.snapshots import idempotency, limits, listing, repository, service, waiting
@@ -82,17 +82,15 @@ async def get_snapshot(request: Request) -> Response:
     """200 with the snapshot (after up to `?wait=` seconds); 404 unknown or deleted, 410 expired.
 
     The hot path: one statement reads the token's client, the snapshot and its
-    parts, then the checks run in the order of the other routes (401/403, 429,
+    parts (shared with the GETs that arrive at the same time: `pond.api.batching`),
+    then the checks run in the order of the other routes (401/403, 429,
     400, 404/410). With `?wait=` only the client is read first.
     """
     claims = bearer.token_claims(request)
     state = app_state(request)
     wait_value = request.query_params.get("wait")
     snapshot_id = service.parse_id(request.path_params["snapshot_id"])
-    async with autocommit(state.pool) as conn:
-        found = await repository.lookup(
-            conn, claims.client_id, snapshot_id if wait_value is None else None
-        )
+    found = await state.lookups.get((claims.client_id, snapshot_id if wait_value is None else None))
     principal = bearer.admit(claims, found.client)
     limits.check(request, principal.client_id, state.settings.rate_limit_per_minute)
     wait = waiting.parse_wait(wait_value)
