@@ -51,7 +51,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "--runs", type=int, help="small snapshots timed for case 4 (default: 50, quick 20)"
     )
     parser.add_argument(
-        "--requests", type=int, help="requests per run in case 8 (default: 10000, quick 2000)"
+        "--requests",
+        type=int,
+        help="snapshot GETs a run of case 8 is sized for (default: 10000, quick 2000)",
     )
     parser.add_argument("--out", type=Path, default=DOCS, help="where the report goes (docs/)")
     parser.add_argument(

@@ -34,7 +34,7 @@ class Bench:
     rows: int
     repeat: int
     latency_runs: int  # case 4: small snapshots timed one after another
-    requests: int  # case 8: requests per run
+    requests: int  # case 8: snapshot GETs a run is sized for
     org_id: int
     client_id: str
     client_secret: str

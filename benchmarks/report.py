@@ -57,7 +57,8 @@ def markdown(meta: dict[str, Any], results: list[Comparison]) -> str:
         "",
         f"This report is from a **{meta['size']}-size run** ({meta['rows']:,} events,"
         f" {meta['repeat']} runs per contender, {meta['latency_runs']} small snapshots for"
-        f" case 4, {meta['requests']:,} requests per run for case 8) made on {meta['date']}."
+        f" case 4, runs of about {meta['requests']:,} snapshot GETs for case 8)"
+        f" made on {meta['date']}."
         + (
             " The full size (5,000,000 events, 3 runs, 50 small snapshots, 10,000 requests)"
             " is `make bench`."
