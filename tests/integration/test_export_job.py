@@ -13,12 +13,14 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import psycopg
 import pytest
 
 from pond.downloads.signing import LinkSigner
 from pond.events import seeding
+from pond.exports import copy_out as copy_out_module
 from pond.exports import exporter
 from pond.exports.progress import Progress
 from pond.snapshots.dates import parse_instant
@@ -293,6 +295,60 @@ def test_parallel_parts_are_exact_even_when_times_tie(
         expected = [r[0] for r in conn.execute("SELECT id FROM events ORDER BY created_at, id")]
     assert counts == [100, 100, 100, 51]
     assert exported_ids(tmp_path, sid) == expected
+
+
+@pytest.mark.parametrize("estimate", [None, 0, 700, 100_000])
+def test_parts_are_balanced_over_the_streams_and_exact_whatever_the_estimate(
+    conninfo: str,
+    client_credentials: Callable[[str], tuple[str, str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    estimate: int | None,
+) -> None:
+    seeding.seed(conninfo, org="acme", start=FROM, end=TO, count=1000)
+    sid = new_snapshot(conninfo, client_credentials)
+    with psycopg.connect(conninfo) as conn:
+        conn.execute("ANALYZE events")
+        expected = [r[0] for r in conn.execute("SELECT id FROM events ORDER BY created_at, id")]
+    monkeypatch.setattr(exporter, "BALANCE_MIN_ROWS", 1)  # balance parts this small too
+    if estimate is not None:  # PostgreSQL's estimate, replaced by a wrong one
+        monkeypatch.setattr(exporter, "estimate_rows", lambda conn, job: estimate)
+    outcome = exporter.run(conninfo, store_at(tmp_path), sid, max_rows=300, streams=2)
+    assert outcome.published
+    assert not outcome.failed
+    counts = [p.rows for p in outcome.parts]
+    assert all(c is not None and 0 < c <= 300 for c in counts)
+    assert exported_ids(tmp_path, sid) == expected
+    if estimate is None:  # about 1000 rows: 4 parts of at most 300, a multiple of 2 already
+        assert len(counts) == 4
+        assert max(counts) - min(counts) <= 4  # even, but for the estimate's rounding
+    if estimate == 700:  # 3 parts rounded up to 4 of 175; the 4th takes up to 300
+        assert counts == [175, 175, 175, 300, 175]
+
+
+def test_the_copy_reader_naps_only_briefly_while_the_server_is_slow(
+    conninfo: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    naps: list[float] = []
+
+    def nap(seconds: float) -> None:
+        naps.append(seconds)
+        time.sleep(seconds)
+
+    monkeypatch.setattr(copy_out_module, "time", SimpleNamespace(sleep=nap))
+    blocks: list[bytes] = []
+    # 30 kB of rows, then a quarter of a second of silence (the server holds the rest
+    # of its 8 kB send buffer meanwhile), then the last rows.
+    query = psycopg.sql.SQL(
+        "COPY (SELECT repeat('x', 99) FROM generate_series(1, 600) g,"
+        " LATERAL (SELECT CASE WHEN g = 300 THEN pg_sleep(0.25) END) s) TO STDOUT (FORMAT csv)"
+    )
+    with psycopg.connect(conninfo) as conn:
+        messages = copy_out_module.copy_out(conn, query, [], lambda b: blocks.append(bytes(b)))
+    assert messages == 600
+    assert b"".join(blocks) == (b"x" * 99 + b"\n") * 600
+    # A nap when the rows stop, then a wait in poll(): not 500 naps of half a millisecond.
+    assert 1 <= len(naps) <= 10
 
 
 def test_a_running_export_reports_its_progress(

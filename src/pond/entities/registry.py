@@ -29,16 +29,33 @@ class Entity:
     def _where(self, after: bool, before: bool) -> sql.Composed:
         """One organisation's rows in `[from, to)`, optionally from key `after` to key `before`.
 
-        Bind parameters, in order: org id, from, to, then (time, id) for each bound given.
+        A bound replaces the time limit on its side: bounds are keys of rows in
+        `[from, to)`, so the limit adds nothing, and beside it PostgreSQL would
+        start (or end) the index scan at the time limit rather than at the key,
+        reading every earlier part's index entries only to skip them.
+        Bind parameters: `where_params`.
         """
         org, time = sql.Identifier(self.org_column), sql.Identifier(self.time_column)
         key = sql.Identifier(self.key_column)
-        clauses = [sql.SQL("{} = %s AND {} >= %s AND {} < %s").format(org, time, time)]
-        if after:
-            clauses.append(sql.SQL("({}, {}) >= (%s, %s)").format(time, key))
-        if before:
-            clauses.append(sql.SQL("({}, {}) < (%s, %s)").format(time, key))
+        row = sql.SQL("({}, {})").format(time, key)
+        clauses = [
+            sql.SQL("{} = %s").format(org),
+            sql.SQL("{} >= (%s, %s)").format(row) if after else sql.SQL("{} >= %s").format(time),
+            sql.SQL("{} < (%s, %s)").format(row) if before else sql.SQL("{} < %s").format(time),
+        ]
         return sql.SQL(" AND ").join(clauses)
+
+    @staticmethod
+    def where_params(
+        org_id: int,
+        start: object,
+        end: object,
+        after: tuple[object, object] | None = None,
+        before: tuple[object, object] | None = None,
+    ) -> list[object]:
+        """The bind parameters of `_where`: org id, then `after` (time, key) or `start`,
+        then `before` (time, key) or `end`."""
+        return [org_id, *(after or (start,)), *(before or (end,))]
 
     def select(self, names: list[str]) -> tuple[str, ...]:
         """`names` as an export's columns, order kept; `InputError` for unknown or repeated ones."""
@@ -59,7 +76,7 @@ class Entity:
         self, *, after: bool = False, before: bool = False, columns: tuple[str, ...] | None = None
     ) -> sql.Composed:
         """`SELECT <columns>` (all of the entity's unless given) of the rows `_where` picks,
-        in (time, id) order."""
+        in (time, id) order. Bind parameters: `where_params`."""
         return sql.SQL("SELECT {columns} FROM {table} WHERE {where} ORDER BY {time}, {key}").format(
             columns=sql.SQL(", ").join(sql.Identifier(c) for c in columns or self.columns),
             table=sql.Identifier(*self.table.split(".", 1)),
@@ -68,10 +85,21 @@ class Entity:
             key=sql.Identifier(self.key_column),
         )
 
+    def estimate_query(self) -> sql.Composed:
+        """The planner's plan, as JSON, for the rows `_where` picks (no bound given).
+
+        Its top node's "Plan Rows" is PostgreSQL's estimate of how many there are:
+        from the table's statistics, without reading a row. Bind parameters: `where_params`.
+        """
+        return sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {table} WHERE {where}").format(
+            table=sql.Identifier(*self.table.split(".", 1)),
+            where=self._where(False, False),
+        )
+
     def boundary_query(self, *, after: bool) -> sql.Composed:
         """The (time, id) key of the row `%s` rows further on: where the next part starts.
 
-        Bind parameters: those of `_where`, then the offset.
+        Bind parameters: `where_params` (with no `before`), then the offset.
         """
         return sql.SQL(
             "SELECT {time}, {key} FROM {table} WHERE {where}"

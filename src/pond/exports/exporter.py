@@ -2,8 +2,9 @@
 
 An export run has one coordinator, the `pond.export_snapshot` job. It opens a
 REPEATABLE READ, READ ONLY transaction, exports its snapshot
-(`pg_export_snapshot`), plans the parts by walking the index, records the plan
-in `export_parts` and asks for helper jobs (`pond.export_parts`), which any
+(`pg_export_snapshot`), plans the parts (sized from PostgreSQL's row estimate to
+balance its streams, cut exactly by walking the index), records the plan in
+`export_parts` and asks for helper jobs (`pond.export_parts`), which any
 worker process may pick up. Coordinator and helpers then take pending parts one
 at a time: each part is claimed by locking its row for as long as it is being
 exported, and read with `COPY (SELECT ...) TO STDOUT (FORMAT csv, HEADER)` on a
@@ -130,18 +131,73 @@ class PartPlan:
     before: Key | None
 
 
-def iter_parts(conn: psycopg.Connection[Any], job: Job, max_rows: int) -> Iterator[PartPlan]:
+# With `max_rows` below this, parts keep exactly `max_rows` rows, not rebalanced: a
+# stream left idle while the last of such small parts is exported loses a fraction
+# of a second at most, and small exports keep the part count their users expect.
+BALANCE_MIN_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """How a plan cuts parts: `parts - 1` parts of `rows` rows, then parts of at most `max_rows`.
+
+    The last intended part may grow to `max_rows`: it takes what an estimate a
+    little low left over, rather than a tiny extra part taking it.
+    """
+
+    parts: int
+    rows: int
+    max_rows: int
+
+    def step(self, seq: int) -> int:
+        """How far the walk goes from the start of part `seq` to the next boundary: the
+        part's rows, unless it is the last part, which holds what is left (no more)."""
+        return self.rows if seq < self.parts - 1 else self.max_rows
+
+
+def sizing(estimate: int, max_rows: int, streams: int) -> Sizing:
+    """Parts of at most `max_rows` rows for about `estimate` rows, balanced over `streams`.
+
+    The fewest parts that hold `estimate` rows, rounded up to a multiple of
+    `streams`, with the rows spread evenly among them: every stream gets as many
+    parts, of one size, so none sits idle while another exports a last part
+    alone. Parts of `max_rows` rows, unbalanced, when the estimate fits in one
+    part (a small snapshot stays one part) or when `max_rows` is below
+    `BALANCE_MIN_ROWS` (small parts keep their exact size and count).
+    """
+    if estimate <= max_rows or max_rows < BALANCE_MIN_ROWS:
+        return Sizing(1, max_rows, max_rows)
+    parts = -(-estimate // max_rows)
+    parts = -(-parts // streams) * streams
+    return Sizing(parts, -(-estimate // parts), max_rows)
+
+
+def estimate_rows(conn: psycopg.Connection[Any], job: Job) -> int:
+    """PostgreSQL's estimate of the job's rows: from statistics, cheap, possibly wrong."""
+    entity = get_entity(job.entity)
+    params = entity.where_params(job.org_id, job.start, job.end)
+    row = conn.execute(entity.estimate_query(), params).fetchone()
+    assert row is not None
+    return int(row[0][0]["Plan"]["Plan Rows"])
+
+
+def iter_parts(
+    conn: psycopg.Connection[Any], job: Job, max_rows: int, streams: int = 1
+) -> Iterator[PartPlan]:
     """The job's parts of at most `max_rows` rows, each as soon as its end is known.
 
-    Each boundary is found by walking the (org, time, id) index `max_rows` rows on
-    from the previous one, inside the export's snapshot: the parts are exact. The
-    last part is the one with no `before`.
+    Their sizes come from `sizing`, for PostgreSQL's estimate of the rows and the
+    `streams` that export them. Each boundary is found by walking the (org, time,
+    id) index that many rows on from the previous one, inside the export's
+    snapshot: the parts are exact whatever the estimate, which only decides how
+    well they are balanced. The last part is the one with no `before`.
     """
     entity = get_entity(job.entity)
+    sizes = sizing(estimate_rows(conn, job), max_rows, streams)
     after: Key | None = None
     seq = 0
     while True:
-        params: list[Any] = [job.org_id, job.start, job.end, *(after or ()), max_rows]
+        params = [*entity.where_params(job.org_id, job.start, job.end, after), sizes.step(seq)]
         row = conn.execute(entity.boundary_query(after=after is not None), params).fetchone()
         before = None if row is None else (row[0], row[1])
         yield PartPlan(seq, after, before)
@@ -194,7 +250,7 @@ def export_part(
             columns=job.options.columns,
         )
     )
-    params = [job.org_id, job.start, job.end, *(plan.after or ()), *(plan.before or ())]
+    params = entity.where_params(job.org_id, job.start, job.end, plan.after, plan.before)
     counted = 0
 
     def count(rows: int) -> None:
@@ -419,7 +475,10 @@ def export(
     `conn` holds the coordinating transaction: it exports its snapshot, plans the
     parts, and stays open while every part's own connection reads through it.
     This process works on the parts in `streams` threads; up to `helpers` jobs of
-    other workers are asked to share them.
+    other workers are asked to share them. The plan is balanced for this
+    process's own `streams` (its number of parts is a multiple of them), which
+    never wait for a helper to come: the part count stays what one worker needs,
+    and helpers that do come take parts off the same list.
     """
     with psycopg.connect(conninfo, autocommit=True) as control:
         # Parts that workers of an earlier run still hold are waited for, then dropped.
@@ -439,7 +498,7 @@ def export(
                 threads: list[Future[int]] = []
                 try:
                     # Parts are exported while the later ones are still being planned.
-                    for plan in iter_parts(conn, job, max_rows):
+                    for plan in iter_parts(conn, job, max_rows, streams):
                         _record_part(control, job, plan)
                         if plan.seq == 1 and helpers > 0:
                             _ask_helpers(control, job, snapshot, helpers)
