@@ -19,13 +19,14 @@ import hashlib
 import math
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from benchmarks.environment import Bench
-from benchmarks.measure import Comparison, Series, alternate, timed
+from benchmarks.measure import Comparison, Series, alternate, busy_cpu, timed
 from benchmarks.serving import Api, serve
 
 PARTS = 4
@@ -136,10 +137,13 @@ def compare(bench: Bench) -> list[Comparison]:
         env = _pond_env(bench, api, work)
         digests: dict[str, dict[str, str]] = {}
 
+        cpu: dict[str, list[float]] = {}
+
         def run(tool: str) -> float:
             out = work / tool
             shutil.rmtree(out, ignore_errors=True)
             out.mkdir(parents=True)
+            before = busy_cpu()
             if tool == "pond":
                 seconds = _pond_command(env, "snapshot", "download", sid, "--out", str(out))
             elif tool == "curl-script":
@@ -147,6 +151,7 @@ def compare(bench: Bench) -> list[Comparison]:
                 seconds = _curl_script(href, authorization, out, work / "scratch")
             else:
                 seconds = _curl_all(links, out)
+            cpu.setdefault(tool, []).append(busy_cpu() - before)
             digests[tool] = _digests(out)
             return seconds
 
@@ -204,6 +209,12 @@ def compare(bench: Bench) -> list[Comparison]:
                 f" {curl.median:.3f} s (median of {len(curl.values)}),"
                 f" {megabytes / curl.median:,.0f} MB/s; pond / that:"
                 f" {curl.median / pond.median:.2f}×",
+                f"the whole machine's busy CPU time per run (the server included), medians:"
+                f" pond {statistics.median(cpu['pond']):.2f} s, curl script"
+                f" {statistics.median(cpu['curl-script']):.2f} s; spread perfectly over the"
+                f" {os.cpu_count()} cores, pond's work cannot take less than"
+                f" {statistics.median(cpu['pond']) / (os.cpu_count() or 1):.2f} s, and its start"
+                " (interpreter, imports, argument parsing) runs on one core before any byte moves",
                 f"without its start (pond's time less `pond snapshot show`'s), pond moves"
                 f" {megabytes / max(pond.median - startup.median, 1e-9):,.0f} MB/s in one"
                 f" process ({len(links)} threads reading with the interpreter lock released),"
