@@ -30,6 +30,7 @@ from benchmarks.measure import Comparison, Series, alternate, busy_cpu, timed
 from benchmarks.serving import Api, serve
 
 PARTS = 4
+PARALLEL = 4  # `pond snapshot download --parallel`'s default
 
 # Read the snapshot, then fetch and check every part at once: what pond does, in shell.
 CURL_SCRIPT = r"""
@@ -200,7 +201,9 @@ def compare(bench: Bench) -> list[Comparison]:
                 f"throughput (median): pond {megabytes / pond.median:,.0f} MB/s,"
                 f" curl script {megabytes / script.median:,.0f} MB/s",
                 "both do the same work: read the snapshot with a token already held (pond's"
-                " cached one; the script's given), download every part (4 at once), check its"
+                " cached one; the script's given), download every part (pond"
+                f" {min(PARALLEL, len(links))} at a time, its default `--parallel`; the script all"
+                f" {len(links)} at once), check its"
                 " SHA-256 (pond also its size); pond's time adds interpreter start and"
                 " imports;"
                 f" `pond snapshot show` alone (start, cached token, one GET) takes"
@@ -217,7 +220,8 @@ def compare(bench: Bench) -> list[Comparison]:
                 " (interpreter, imports, argument parsing) runs on one core before any byte moves",
                 f"without its start (pond's time less `pond snapshot show`'s), pond moves"
                 f" {megabytes / max(pond.median - startup.median, 1e-9):,.0f} MB/s in one"
-                f" process ({len(links)} threads reading with the interpreter lock released),"
+                f" process ({min(PARALLEL, len(links))} threads reading with the interpreter lock"
+                " released),"
                 f" against {len(links)} curl processes",
                 "neither syncs the files to disk; with `--fsync` (each part synced before it is"
                 f" renamed into place) pond takes {synced.median:.3f} s (median of"
