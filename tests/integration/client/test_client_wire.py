@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from pond.client.wire import BLOCK, PartTransport
 
@@ -141,3 +149,71 @@ def test_a_silent_server_is_a_read_timeout() -> None:
 def test_requests_with_a_body_are_refused() -> None:
     with _client() as http, pytest.raises(httpx.UnsupportedProtocol):
         http.post("http://127.0.0.1:9/object", content=b"data")
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that signs itself, and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+@pytest.fixture
+def https_base(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """An https server of `_whole_or_range` on loopback, and its certificate file."""
+    cert_file, key_file = _self_signed(tmp_path)
+    handler = type("Handler", (_Handler,), {"behaviour": staticmethod(_whole_or_range)})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"https://127.0.0.1:{server.server_address[1]}", cert_file
+    server.shutdown()
+    server.server_close()
+
+
+def test_https_bodies_arrive_from_a_server_the_client_trusts(
+    https_base: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base, cert_file = https_base
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))  # trusted as httpx trusts CAs
+    with _client() as http:
+        response = http.get(f"{base}/object")
+    assert response.status_code == 200
+    assert response.content == BODY
+
+
+def test_https_to_a_server_the_client_does_not_trust_is_refused(
+    https_base: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base, _ = https_base
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    with _client() as http, pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        http.get(f"{base}/object")
