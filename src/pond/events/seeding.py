@@ -1,25 +1,33 @@
 """Synthetic events for trying pond out and for benchmarks, written with COPY FROM STDIN.
 
-Rows are generated in blocks while PostgreSQL ingests the previous block, so
-on a machine with two cores the cost is close to COPY's own. Generating is
-kept cheap: timestamps are integer microseconds formatted from a cached
-per-minute prefix, and the random picks for a block come from one
-`randbytes` call per column rather than one call per row.
+Rows are sent in PostgreSQL's binary COPY format, generated in blocks while
+PostgreSQL ingests the previous block. Binary rows spare the server parsing
+text (timestamps, UUIDs, numbers): it ingests them in about four fifths of
+the time it takes for the same rows as text. Generating is kept cheap: each
+field of a pooled value (an event type, a session, a duration, properties)
+is encoded once, a timestamp is one integer packed per row, and the random
+picks for a block come from one `randbytes` call per column rather than one
+call per row.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
+import struct
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import psycopg
 from psycopg.copy import QueuedLibpqWriter
 
 from pond.clients.service import check_org
+
+T = TypeVar("T")
 
 _COUNTRIES = ["US", "GB", "DE", "FR", "ES", "IT", "NL", "SE", "BR", "IN", "JP", "CA", "AU", "MX"]
 _PRICED = frozenset(("purchase", "checkout"))
@@ -28,11 +36,34 @@ _COLUMNS = (
     "org_id", "created_at", "event_type", "actor_id", "device_id", "session_id",
     "country", "value", "duration_ms", "properties",
 )  # fmt: skip
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_POSTGRES_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # binary timestamps count from here
 _MICROSECOND = timedelta(microseconds=1)
-_MINUTE = 60_000_000  # microseconds
-_SECOND = 1_000_000
-_SECONDS = [f"{s:02d}." for s in range(60)]
+# Binary COPY framing: the header, each row's field count, a NULL field, the trailer.
+_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+_ROW = struct.pack(">h", len(_COLUMNS))
+_NULL = struct.pack(">i", -1)
+_TRAILER = struct.pack(">h", -1)
+_TIMESTAMP = struct.Struct(">iq")  # a field of 8 bytes: microseconds since 2000
+_JSONB_VERSION = b"\x01"
+
+
+def _field(value: bytes) -> bytes:
+    """One non-NULL field: its length, then its bytes."""
+    return struct.pack(">i", len(value)) + value
+
+
+def _numeric(ten_thousandths: int) -> bytes:
+    """A numeric(14, 4) field of `ten_thousandths` / 10,000 (0 to 9,999 units and a fraction).
+
+    Binary numerics are base-10,000 digits with the weight of the first one:
+    here at most a units digit and a fraction digit.
+    """
+    units, fraction = divmod(ten_thousandths, 10_000)
+    if units:  # trailing zero digits are left out, as PostgreSQL writes them
+        digits, weight = ([units, fraction] if fraction else [units]), 0
+    else:
+        digits, weight = ([fraction] if fraction else []), (-1 if fraction else 0)
+    return _field(struct.pack(f">hhhh{len(digits)}h", len(digits), weight, 0, 4, *digits))
 
 
 def _weighted_table(weights: dict[str, int]) -> list[str]:
@@ -46,10 +77,12 @@ _EVENT_TYPES = _weighted_table(
     {"page_view": 40, "click": 25, "search": 10, "add_to_cart": 8, "login": 6}
     | {"checkout": 4, "logout": 4, "purchase": 3}
 )
+# Each entry: the event type's field, and whether a row of that type has a value.
+_EVENT_FIELDS = [(_field(kind.encode()), kind in _PRICED) for kind in _EVENT_TYPES]
 
 
-def _property_pool(rng: random.Random) -> list[str]:
-    """256 `properties` JSON documents (one random byte picks one)."""
+def _property_pool(rng: random.Random) -> list[bytes]:
+    """256 `properties` JSON documents as jsonb fields (one random byte picks one)."""
     pages = ["/", "/pricing", "/docs", "/blog", "/signup", "/cart", "/checkout", "/account"]
     browsers = ["firefox", "chrome", "safari", "edge"]
     pool = []
@@ -60,12 +93,13 @@ def _property_pool(rng: random.Random) -> list[str]:
             "referrer": rng.choice([None, "search", "email", "social", "direct"]),
             "experiment": rng.choice(["a", "b"]),
         }
-        pool.append(json.dumps(props, separators=(",", ":")))
+        text = json.dumps(props, separators=(",", ":"))
+        pool.append(_field(_JSONB_VERSION + text.encode()))
     return pool
 
 
-def _session_pool(rng: random.Random) -> list[str]:
-    """65,536 entries (two random bytes pick one) of `actor, device, session, country`.
+def _session_pool(rng: random.Random) -> list[bytes]:
+    """65,536 entries (two random bytes pick one): the fields `actor, device, session, country`.
 
     16,384 sessions, each of one actor on one device in one country, as real sessions are.
     """
@@ -74,27 +108,23 @@ def _session_pool(rng: random.Random) -> list[str]:
         actor = f"user-{rng.randrange(50_000):06d}"
         device = f"dev-{rng.randrange(20_000):05d}"
         session = uuid.UUID(int=rng.getrandbits(128), version=4)
-        pool.append(f"{actor}\t{device}\t{session}\t{rng.choice(_COUNTRIES)}")
+        country = rng.choice(_COUNTRIES)
+        fields = [actor.encode(), device.encode(), session.bytes, country.encode()]
+        pool.append(b"".join(map(_field, fields)))
     return pool * 4
 
 
-def _duration_pool(rng: random.Random) -> list[str]:
-    """65,536 durations in ms, log-normal around 2 s, clamped to [5, 120000]."""
+def _duration_pool(rng: random.Random) -> list[bytes]:
+    """65,536 integer fields of durations in ms, log-normal around 2 s, clamped to [5, 120000]."""
     median = math.log(2000)
-    pool = [str(min(120_000, max(5, round(rng.lognormvariate(median, 1.2))))) for _ in range(4096)]
+    pool = [
+        _field(struct.pack(">i", min(120_000, max(5, round(rng.lognormvariate(median, 1.2))))))
+        for _ in range(4096)
+    ]
     return pool * 16
 
 
-class _MinutePrefixes(dict[int, str]):
-    """`YYYY-MM-DD HH:MM:` for a minute since the epoch, formatted once per minute."""
-
-    def __missing__(self, minute: int) -> str:
-        text = (_EPOCH + timedelta(minutes=minute)).strftime("%Y-%m-%d %H:%M:")
-        self[minute] = text
-        return text
-
-
-def _picks(rng: random.Random, pool: list[str], n: int) -> list[str]:
+def _picks(rng: random.Random, pool: list[T], n: int) -> list[T]:
     """`n` uniform picks from a pool of 256 or 65,536 entries."""
     if len(pool) == 256:
         return list(map(pool.__getitem__, rng.randbytes(n)))
@@ -103,40 +133,43 @@ def _picks(rng: random.Random, pool: list[str], n: int) -> list[str]:
 
 def generate_rows(
     org_id: int, start: datetime, end: datetime, count: int, seed: int = 0
-) -> Iterator[str]:
-    """Blocks of COPY text-format lines: `count` events spread evenly over [start, end)."""
+) -> Iterator[bytes]:
+    """Blocks of binary COPY data: `count` events spread evenly over [start, end).
+
+    The first block starts with the format's header and the last ends with its
+    trailer: the blocks in order are one whole binary COPY stream.
+    """
     rng = random.Random(seed)
-    first = (start - _EPOCH) // _MICROSECOND
-    span = (end - _EPOCH) // _MICROSECOND - first
-    org = str(org_id)
+    first = (start - _POSTGRES_EPOCH) // _MICROSECOND
+    span = (end - _POSTGRES_EPOCH) // _MICROSECOND - first
+    head = _ROW + _field(struct.pack(">q", org_id))
     properties, sessions = _property_pool(rng), _session_pool(rng)
     durations = _duration_pool(rng)
-    prefixes = _MinutePrefixes()
+    pack_time = _TIMESTAMP.pack
     draw = rng.random
+    yield _HEADER
     for block_start in range(0, count, _BLOCK_ROWS):
         n = min(_BLOCK_ROWS, count - block_start)
         # Event i sits at a random microsecond of its own slot [i, i + 1) * span / count:
         # spread, ordered, and never before `start` nor at or past `end`.
-        moments = [
-            first + (span * i + int(draw() * span)) // count
+        stamps = [
+            pack_time(8, first + (span * i + int(draw() * span)) // count)
             for i in range(block_start, block_start + n)
         ]
-        stamps = [
-            f"{prefixes[m // _MINUTE]}{_SECONDS[m % _MINUTE // _SECOND]}{m % _SECOND:06d}+00"
-            for m in moments
-        ]
-        kinds = _picks(rng, _EVENT_TYPES, n)
-        values = [f"{draw() * 200:.4f}" if kind in _PRICED else r"\N" for kind in kinds]
+        kinds = _picks(rng, _EVENT_FIELDS, n)
+        values = [_numeric(round(draw() * 2_000_000)) if priced else _NULL for _, priced in kinds]
         rows = zip(
+            itertools.repeat(head, n),
             stamps,
-            kinds,
+            [kind for kind, _ in kinds],
             _picks(rng, sessions, n),
             values,
             _picks(rng, durations, n),
             _picks(rng, properties, n),
-            strict=True,
+            strict=False,  # `repeat` is as long as the others by construction
         )
-        yield "".join([f"{org}\t{t}\t{k}\t{s}\t{v}\t{d}\t{p}\n" for t, k, s, v, d, p in rows])
+        yield b"".join(itertools.chain.from_iterable(rows))
+    yield _TRAILER
 
 
 def seed(
@@ -153,7 +186,7 @@ def seed(
             ).fetchone()
             assert row is not None
             org_id = int(row[0])
-        statement = psycopg.sql.SQL("COPY events ({}) FROM STDIN").format(
+        statement = psycopg.sql.SQL("COPY events ({}) FROM STDIN (FORMAT BINARY)").format(
             psycopg.sql.SQL(", ").join(psycopg.sql.Identifier(c) for c in _COLUMNS)
         )
         with conn.transaction(), conn.cursor() as cur:
