@@ -104,6 +104,24 @@ def test_download_with_merge_writes_one_header(acme: Setup, tmp_path: Path) -> N
     assert sorted(ids_in([merged])) == list(range(1, 2501))
 
 
+def test_download_with_fsync_gives_the_same_verified_files(acme: Setup, tmp_path: Path) -> None:
+    acme.seed(1200)
+    env = acme.env(tmp_path)
+    created = run_pond("snapshot", "create", *RANGE, "--wait", "--json", env=env)
+    assert created.returncode == 0, created.stderr
+    snapshot_id = json.loads(created.stdout)["href"].rsplit("/", 1)[1]
+    plain, synced = tmp_path / "plain", tmp_path / "synced"
+    for out, extra in ((plain, ()), (synced, ("--fsync",))):
+        done = run_pond("snapshot", "download", snapshot_id, "--out", str(out), *extra, env=env)
+        assert done.returncode == 0, done.stderr
+    files = sorted(path.name for path in plain.glob("*.csv"))
+    assert files
+    assert files == sorted(path.name for path in synced.glob("*.csv"))
+    for name in files:
+        assert (synced / name).read_bytes() == (plain / name).read_bytes()
+    assert sorted(ids_in(sorted(synced.glob("*.csv")))) == list(range(1, 1201))
+
+
 def test_sync_fetches_every_row_exactly_once_over_several_runs(
     behind_proxy: Proxied, tmp_path: Path
 ) -> None:
