@@ -12,9 +12,9 @@ import dataclasses
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from pond.api import bodies
+from pond.api.routing import resources
 from pond.api.state import app_state, base_url
 from pond.auth import bearer
 from pond.errors import InputError
@@ -130,12 +130,14 @@ async def delete_snapshot(request: Request) -> Response:
 
 # With and without a trailing slash: curl does not follow redirects by default.
 routes = [
-    Route("/insights/snapshots", create_snapshot, methods=["POST"]),
-    Route("/insights/snapshots/", create_snapshot, methods=["POST"]),
-    Route("/insights/snapshots", list_snapshots, methods=["GET"]),
-    Route("/insights/snapshots/", list_snapshots, methods=["GET"]),
-    Route("/insights/snapshots/{snapshot_id}", get_snapshot, methods=["GET"]),
-    Route("/insights/snapshots/{snapshot_id}/", get_snapshot, methods=["GET"]),
-    Route("/insights/snapshots/{snapshot_id}", delete_snapshot, methods=["DELETE"]),
-    Route("/insights/snapshots/{snapshot_id}/", delete_snapshot, methods=["DELETE"]),
+    *resources(
+        "/insights/snapshots",
+        {"POST": create_snapshot, "GET": list_snapshots},
+        trailing_slash=True,
+    ),
+    *resources(
+        "/insights/snapshots/{snapshot_id}",
+        {"GET": get_snapshot, "DELETE": delete_snapshot},
+        trailing_slash=True,
+    ),
 ]
