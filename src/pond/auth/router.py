@@ -60,8 +60,8 @@ async def _bounded_form(request: Request) -> FormData:
     async def replay() -> Message:
         return {"type": "http.request", "body": bytes(body), "more_body": False}
 
-    # Thousands of fields are refused with a 400 by Starlette's parser itself.
-    return await Request(request.scope, replay).form(max_files=0, max_fields=20)
+    # A field takes at least one byte: the size limit bounds their number.
+    return await Request(request.scope, replay).form(max_files=0, max_fields=MAX_BODY)
 
 
 def _throttle(request: Request) -> FailureThrottle:

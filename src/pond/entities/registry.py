@@ -141,6 +141,11 @@ def configure(entities: list[Entity]) -> None:
     _ENTITIES = {**_BUILT_IN, **{entity.name: entity for entity in entities}}
 
 
+def exported() -> list[Entity]:
+    """Every entity a snapshot can export: `event` first, then the operator's, by name."""
+    return sorted(_ENTITIES.values(), key=lambda entity: (entity.name != EVENT.name, entity.name))
+
+
 def get_entity(name: str) -> Entity:
     """The entity called `name`, or `UnknownEntity` listing the ones there are."""
     try:

@@ -10,7 +10,13 @@ from typing import Any
 
 from pond.auth.bearer import Principal
 from pond.entities import get_entity
-from pond.errors import IdempotencyConflict, SnapshotGone, SnapshotNotFound, TooManySnapshots
+from pond.errors import (
+    IdempotencyConflict,
+    SnapshotGone,
+    SnapshotNotFound,
+    TooManySnapshots,
+    UnknownEntity,
+)
 from pond.exports import options as export_options
 from pond.settings import Settings
 from pond.snapshots import idempotency, repository
@@ -56,7 +62,7 @@ async def schedule(
     when the organisation is at `max_active_snapshots`. Nothing is stored then.
     """
     start, end = parse_range(params.get("created_at_from"), params.get("created_at_to"))
-    entity = get_entity(str(params.get("entity") or "event"))
+    entity = get_entity(_entity_name(params.get("entity")))
     options = export_options.parse(params, entity)
     fingerprint = idempotency.request_hash(entity.name, start, end, options)
     async with conn.transaction():
@@ -95,6 +101,15 @@ async def schedule(
                 conn, principal.client_id, idempotency_key, fingerprint, record.id
             )
     return Created(record)
+
+
+def _entity_name(value: object) -> str:
+    """The entity asked for: `event` when absent or empty; `UnknownEntity` unless text."""
+    if value is None or value == "":
+        return "event"
+    if not isinstance(value, str):
+        raise UnknownEntity("entity must be the name of an entity, such as event")
+    return value
 
 
 def parse_id(snapshot_id: str) -> uuid.UUID | None:
