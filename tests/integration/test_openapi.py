@@ -165,3 +165,16 @@ def test_docs_page_is_self_contained_and_lists_every_route(
     assert "https://" not in html
     for path in spec["paths"]:
         assert f"<code>{path}</code>" in html
+
+
+def test_a_throttled_token_request_is_answered_as_documented(
+    spec: dict[str, Any], pond_server: RunningServer
+) -> None:
+    form = {"grant_type": "client_credentials"}
+    for _ in range(pond_server.settings.token_failure_limit):
+        refused = httpx.post(pond_server.token_url, auth=("nobody", "wrong"), data=form)
+        check(spec, "/oauth2/token", "post", refused)
+    throttled = httpx.post(pond_server.token_url, auth=("nobody", "wrong"), data=form)
+    assert throttled.status_code == 429
+    check(spec, "/oauth2/token", "post", throttled)
+    assert int(throttled.headers["retry-after"]) >= 1
