@@ -16,9 +16,9 @@ from pond.api.openapi_responses import (
     json_answer,
 )
 from pond.events.ingest import CSV_TYPES, NDJSON_TYPES
+from pond.storage.local import PART_NAME
 
 _XML = {"application/xml": {"schema": {"type": "string"}}}
-_PART_NAME = "^[a-z][a-z0-9_]{0,62}(\\.[a-z0-9.]{1,16})?$"
 
 
 def _download() -> dict[str, Any]:
@@ -79,7 +79,7 @@ def _download() -> dict[str, Any]:
                 "name": "name",
                 "in": "path",
                 "required": True,
-                "schema": {"type": "string", "pattern": _PART_NAME},
+                "schema": {"type": "string", "pattern": f"^{PART_NAME}$"},
             },
         ],
         "get": {

@@ -14,7 +14,9 @@ from pathlib import Path
 from pond.downloads.signing import LinkSigner
 from pond.storage.base import StoredObject
 
-_KEY = re.compile(r"^[0-9a-f-]{36}/[a-z][a-z0-9_]{0,62}(\.[a-z0-9.]{1,16})?$")
+# A part's name: `event_000`, `event_000.csv.gz`; the OpenAPI description states it too.
+PART_NAME = r"[a-z][a-z0-9_]{0,62}(\.[a-z0-9.]{1,16})?"
+_KEY = re.compile(rf"^[0-9a-f-]{{36}}/{PART_NAME}$")
 _STAGING_PREFIX = ".staging-"
 
 
