@@ -5,9 +5,10 @@ the coverage of every bound, random fuzzing, and stateful sequences that follow
 the document's links: a created snapshot or webhook is fetched and deleted) with
 all its checks: no 5xx, every status, content type, header and body as
 documented, valid requests accepted, invalid ones refused, 405 with `Allow`,
-authentication not ignored, a deleted resource gone, and one organisation's
-objects out of the other's reach. It runs in a subprocess, over loopback, as
-two organisations' clients.
+authentication not ignored, a deleted resource gone, and (its object-level
+authorization check, which needs two users) one organisation's objects read
+as the other's client. It runs in a subprocess, over loopback, as two
+organisations' clients.
 
 `POND_FUZZ_EXAMPLES` sets the examples per operation (default: about a minute
 here); `POND_FUZZ_SEED` the seed (default fixed, so a run can be repeated).
