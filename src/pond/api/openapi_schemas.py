@@ -61,6 +61,12 @@ def schemas() -> dict[str, Any]:
                 "type": "integer",
                 "description": "pond, with details: rows written so far by a running export.",
             },
+            "run": {
+                "type": "integer",
+                "description": "pond, with details: the run of the export (1 for the first"
+                " attempt) that wrote the part, or that is running. A part seen while a run"
+                " is in progress belongs to that run only.",
+            },
         },
     )
     create = {

@@ -152,7 +152,8 @@ def _snapshot_paths() -> dict[str, Any]:
                         "name": "details",
                         "in": "query",
                         "schema": {"type": "boolean"},
-                        "description": "pond: add `expires_at` and `sha256` to complete items"
+                        "description": "pond: add `expires_at`, `sha256` and `run` to complete"
+                        " items, and list the parts of a running export finished so far"
                         " (without it the answer is exactly the documented one).",
                     },
                 ],

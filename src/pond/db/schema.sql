@@ -163,15 +163,20 @@ ALTER TABLE snapshots ADD COLUMN rows_exported bigint CHECK (rows_exported >= 0)
 -- 0007: an export's parts are shared out between worker processes, and a part
 -- that keeps failing no longer hides the parts that succeeded.
 
--- The plan of the export run in progress: one row per part. A worker claims a
--- pending part by locking its row (FOR UPDATE SKIP LOCKED) for as long as it
--- exports it, so a worker that dies hands its part back when its connection
--- drops. `run` is the snapshot's `attempts` when the run was planned: workers
--- of an earlier run never touch a later run's parts.
+-- (0010 replaced the plan table of 0007 with this one.)
+-- One row per part of the run in progress, in the order of their rows:
+-- (range_no, sub_no). A planned range is sub_no 0; a range that held more rows
+-- than a part may is cut where the limit fell, and the rest becomes the next
+-- sub_no of the same range. A worker claims a pending part by locking its row
+-- (FOR UPDATE SKIP LOCKED) for as long as it exports it, so a worker that dies
+-- hands its part back when its connection drops. `run` is the snapshot's
+-- `attempts` when the run was planned. `name` is the part's object: provisional
+-- while `seq` is NULL, its published name once `seq`, its place, is known.
 CREATE TABLE export_parts (
     snapshot_id  uuid NOT NULL REFERENCES snapshots (id) ON DELETE CASCADE,
     run          integer NOT NULL,
-    seq          integer NOT NULL CHECK (seq >= 0),
+    range_no     integer NOT NULL CHECK (range_no >= 0),
+    sub_no       integer NOT NULL DEFAULT 0 CHECK (sub_no >= 0),
     -- The (time, key) of the part's first row and of the next part's, as text;
     -- NULL before the first row and after the last.
     after_key    text[],
@@ -183,7 +188,8 @@ CREATE TABLE export_parts (
     size         bigint,
     row_count    bigint,
     sha256       text,
-    PRIMARY KEY (snapshot_id, seq)
+    seq          integer CHECK (seq >= 0),
+    PRIMARY KEY (snapshot_id, run, range_no, sub_no)
 );
 
 -- A published part is complete, or failed with a reason (then it has no object).

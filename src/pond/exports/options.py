@@ -7,10 +7,13 @@ uncompressed, all of the entity's columns, objects named `<entity>_NNN`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pond.entities import Entity
 from pond.errors import InputError
+
+if TYPE_CHECKING:
+    from pond.exports.job import Range
 
 FORMATS = ("csv",)
 COMPRESSIONS = ("gzip",)
@@ -24,10 +27,19 @@ class ExportOptions:
     compression: str | None = None
     columns: tuple[str, ...] | None = None
 
+    @property
+    def suffix(self) -> str:
+        """What follows a part's name: nothing (the documented CSV), or `.csv.gz`."""
+        return f".{self.format}.gz" if self.compression == "gzip" else ""
+
     def object_name(self, entity: str, seq: int) -> str:
         """`event_000` (the documented name), or `event_000.csv.gz` when compressed."""
-        name = f"{entity}_{seq:03d}"
-        return f"{name}.{self.format}.gz" if self.compression == "gzip" else name
+        return f"{entity}_{seq:03d}{self.suffix}"
+
+    def provisional_name(self, entity: str, run: int, part: Range) -> str:
+        """The name a part is written under before its place is known:
+        `event_p<run>_<range>_<sub>`, which no published name can be."""
+        return f"{entity}_p{run}_{part.range_no}_{part.sub_no}{self.suffix}"
 
     def echo(self) -> dict[str, Any]:
         """The options a creation gave, as the item's `query` repeats them (none: nothing)."""

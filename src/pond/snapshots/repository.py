@@ -39,6 +39,7 @@ class SnapshotRecord:
     compression: str | None = None
     export_columns: list[str] | None = None
     rows_exported: int | None = None
+    attempts: int = 0  # runs of its export so far: the run that published its parts
 
     @property
     def options(self) -> ExportOptions:
@@ -48,12 +49,16 @@ class SnapshotRecord:
 
 _COLUMNS = (
     "id, org_id, client_id, entity, created_at_from, created_at_to, state, reason,"
-    " created_at, expires_at, deleted_at, format, compression, export_columns, rows_exported"
+    " created_at, expires_at, deleted_at, format, compression, export_columns, rows_exported,"
+    " attempts"
 )
 
 
 # States of a snapshot whose parts are published (a failed one may have some).
 PUBLISHED = ("complete", "failed")
+# States in which a snapshot may list parts: a running export lists each finished part
+# as soon as its place is known (shown only on request, see `service.render`).
+WITH_PARTS = (*PUBLISHED, "running")
 
 
 @dataclass(frozen=True)
@@ -150,7 +155,7 @@ class Lookup:
 
     `client` is None for an unknown client; `record` is None when the client's
     organisation has no such snapshot; `parts` is empty unless the snapshot's
-    state is one of `PUBLISHED`.
+    state is one of `WITH_PARTS`.
     """
 
     client: ClientStanding | None
@@ -171,7 +176,7 @@ _LOOKUP = (
     " JOIN oauth_clients c ON c.client_id = k.client_id"
     " LEFT JOIN snapshots s ON s.id = k.snapshot_id AND s.org_id = c.org_id"
     " LEFT JOIN snapshot_parts p ON p.snapshot_id = s.id AND s.state IN ("
-    + ", ".join(f"'{state}'" for state in PUBLISHED)
+    + ", ".join(f"'{state}'" for state in WITH_PARTS)
     + ") ORDER BY k.n, p.seq"
 )
 _MISSING = Lookup(client=None, record=None, parts=[])

@@ -49,7 +49,7 @@ async def list_snapshots(request: Request) -> Response:
             conn, dataclasses.replace(query, limit=query.limit + 1)
         )
         page = records[: query.limit]
-        published = [r.id for r in page if r.state in repository.PUBLISHED]
+        published = [r.id for r in page if r.state in repository.WITH_PARTS]
         parts = await repository.parts_of_many(conn, published)
     base = base_url(request)
     items = [
@@ -102,7 +102,7 @@ async def get_snapshot(request: Request) -> Response:
         async with state.pool.connection() as conn:
             parts = (
                 await repository.parts(conn, record.id)
-                if record.state in repository.PUBLISHED
+                if record.state in repository.WITH_PARTS
                 else []
             )
     body = service.render(

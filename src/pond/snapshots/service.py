@@ -171,19 +171,42 @@ def render(
     """The wire object `{"href", "items"}`; complete items carry freshly signed links.
 
     Complete items are exactly the documented ones unless `details` is asked for
-    (`?details=true`, and always in listings): then `expires_at` and `sha256`
-    follow the documented keys. A failed item carries its `reason`. A failed
+    (`?details=true`, and always in listings): then `expires_at`, `sha256` and
+    `run` follow the documented keys. A failed item carries its `reason`. A failed
     snapshot whose export got as far as its parts lists them all: the complete
-    ones with their links, the failed ones with their reasons.
+    ones with their links, the failed ones with their reasons. With `details`, a
+    running snapshot lists the parts finished so far, then one running item.
     """
     query = _query(record)
-    if record.state not in ("complete", "failed") or not parts:
+    finished = record.state in ("complete", "failed")
+    if not finished:
+        item = _unfinished_item(record.state, query)
+        if record.state == "running" and details:
+            item["rows_exported"] = record.rows_exported or 0
+            item["run"] = record.attempts
+            done = [part for part in parts if part.state == "complete"]
+            items = _part_items(record, done, query, base_url, store, link_ttl, details)
+            return {"href": snapshot_href(base_url, record.id), "items": [*items, item]}
+        return {"href": snapshot_href(base_url, record.id), "items": [item]}
+    if not parts:
         item = _unfinished_item(record.state, query)
         if record.state == "failed":
             item["reason"] = record.reason or "the export failed"
-        if record.state == "running" and details:
-            item["rows_exported"] = record.rows_exported or 0
         return {"href": snapshot_href(base_url, record.id), "items": [item]}
+    items = _part_items(record, parts, query, base_url, store, link_ttl, details)
+    return {"href": snapshot_href(base_url, record.id), "items": items}
+
+
+def _part_items(
+    record: SnapshotRecord,
+    parts: list[PartRecord],
+    query: dict[str, Any],
+    base_url: str,
+    store: ObjectStore,
+    link_ttl: int,
+    details: bool,
+) -> list[dict[str, Any]]:
+    """The items of published parts: complete ones with a link, failed ones with a reason."""
     # A link never outlives the snapshot's retention; whole seconds, as links carry.
     expires_at = min(datetime.now(UTC) + timedelta(seconds=link_ttl), record.expires_at).replace(
         microsecond=0
@@ -205,13 +228,17 @@ def render(
                 "state": "complete",
                 "query": query,
                 **(
-                    {"expires_at": format_instant(expires_at), "sha256": part.sha256}
+                    {
+                        "expires_at": format_instant(expires_at),
+                        "sha256": part.sha256,
+                        "run": record.attempts,
+                    }
                     if details
                     else {}
                 ),
             }
         )
-    return {"href": snapshot_href(base_url, record.id), "items": items}
+    return items
 
 
 def render_accepted(record: SnapshotRecord, *, base_url: str) -> dict[str, Any]:

@@ -35,6 +35,12 @@ class ObjectStore(Protocol):
     def stage(self, key: str) -> StagedWriter:
         """A writer for a new object at `key` (invisible until committed)."""
 
+    def rename(self, src: str, dst: str) -> None:
+        """Move the committed object `src` to `dst`, replacing any object there.
+
+        Idempotent: when `src` is gone and `dst` is there, it was moved already.
+        """
+
     def delete_prefix(self, prefix: str) -> None:
         """Delete every object whose key starts with `prefix/`."""
 

@@ -74,6 +74,14 @@ class LocalStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         return LocalWriter(path, key)
 
+    def rename(self, src: str, dst: str) -> None:
+        source, target = self._path(src), self._path(dst)
+        try:
+            os.replace(source, target)
+        except FileNotFoundError:
+            if not target.exists():
+                raise
+
     def delete_prefix(self, prefix: str) -> None:
         shutil.rmtree(self.root / prefix, ignore_errors=True)
 

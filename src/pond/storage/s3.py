@@ -158,6 +158,30 @@ class S3Store:
     def stage(self, key: str) -> S3Writer:
         return S3Writer(self._client, self.bucket, self.object_key(key), key, self._part_size)
 
+    def rename(self, src: str, dst: str) -> None:
+        """Copy `src` to `dst` inside the bucket, then delete `src`; OSError on failure."""
+        source, target = self.object_key(src), self.object_key(dst)
+        name = download_name(dst)
+        try:
+            try:
+                self._client.copy_object(
+                    Bucket=self.bucket,
+                    Key=target,
+                    CopySource={"Bucket": self.bucket, "Key": source},
+                    MetadataDirective="REPLACE",
+                    ContentType=content_type(name),
+                    ContentDisposition=f'attachment; filename="{name}"',
+                )
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code")
+                if code not in ("NoSuchKey", "404"):
+                    raise
+                self._client.head_object(Bucket=self.bucket, Key=target)  # moved already?
+                return
+            self._client.delete_object(Bucket=self.bucket, Key=source)
+        except _S3_ERRORS as exc:
+            raise OSError(f"S3 CopyObject of {source} to {target} failed: {exc}") from exc
+
     def delete_prefix(self, prefix: str) -> None:
         """Delete every object (and unfinished upload) under `prefix/`; OSError on failure."""
         under = f"{self.prefix}/{prefix}/" if self.prefix else f"{prefix}/"
