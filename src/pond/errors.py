@@ -9,7 +9,7 @@ The tree::
     │   ├── UnknownEntity          an entity that is not exported
     │   ├── MissingContentType     a body without a Content-Type; its parameters were ignored
     │   ├── ImportRejected         events to load have a bad row; nothing was loaded
-    │   ├── InvalidWebhookUrl      a webhook URL that is not https (or loopback http)
+    │   ├── InvalidWebhookUrl      a webhook URL that is malformed or reaches a refused address
     │   ├── PayloadTooLarge        a body over the route's limit (413)
     │   └── RequestTimeout         a request head or body that did not arrive in time (408)
     ├── OAuthError                 token endpoint errors, RFC 6749 section 5.2
@@ -155,7 +155,11 @@ class Unavailable(PondError):
 
 
 class InvalidWebhookUrl(InputError):
-    """A webhook URL that is not https (plain http is allowed on loopback only)."""
+    """A webhook URL that is malformed, or reaches an address webhooks may not reach.
+
+    Raised at registration (400) and, at delivery, for an endpoint whose host
+    resolves to a refused address: that delivery fails for good, with this message.
+    """
 
     code = "invalid_webhook_url"
 
