@@ -35,6 +35,9 @@ from moto.server import ThreadedMotoServer
 
 from tests.conftest import free_port
 
+# Keys SeaweedFS accepts for reading and writing objects, but not for listing them.
+NO_LIST = ("pond-weed-no-list", "pond-weed-no-list-secret")
+
 
 @dataclass(frozen=True)
 class S3Server:
@@ -150,7 +153,12 @@ def run_seaweedfs(root: Path) -> Iterator[S3Server]:
                 "name": "pond",
                 "credentials": [{"accessKey": key, "secretKey": secret}],
                 "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-            }
+            },
+            {
+                "name": "pond-no-list",
+                "credentials": [{"accessKey": NO_LIST[0], "secretKey": NO_LIST[1]}],
+                "actions": ["Read", "Write"],
+            },
         ]
     }
     (root / "s3.json").write_text(json.dumps(identities))
