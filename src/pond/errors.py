@@ -25,6 +25,7 @@ The tree::
     │   └── TooManyFailures        failed token requests from one client or address (429)
     ├── LinkRefused                a download link that is expired, altered or unknown (403)
     ├── Unavailable                the database is out of reach (503)
+    │   └── StorageUnavailable     the object store is out of reach or refuses pond (503)
     └── WebhookDeliveryFailed      a webhook endpoint did not answer 2xx (the job retries)
 
 HTTP answers are made from these in exactly one place (`pond.api.errors`) and CLI
@@ -152,6 +153,15 @@ class LinkRefused(PondError):
 class Unavailable(PondError):
     status = 503
     code = "service_unavailable"
+
+
+class StorageUnavailable(Unavailable):
+    """The object store cannot be used: unreachable, no such bucket, credentials refused.
+
+    `/readyz` answers it as 503; at start-up it stops the process as a `ConfigError`.
+    """
+
+    code = "storage_unavailable"
 
 
 class InvalidWebhookUrl(InputError):

@@ -483,8 +483,13 @@ def export(
     with psycopg.connect(conninfo, autocommit=True) as control:
         # Parts that workers of an earlier run still hold are waited for, then dropped.
         control.execute("DELETE FROM export_parts WHERE snapshot_id = %s", (job.snapshot_id,))
-        # Nothing under this prefix is visible while the snapshot runs: start clean.
-        store.delete_prefix(str(job.snapshot_id))
+        # Nothing under this prefix is visible while the snapshot runs: start clean. What an
+        # earlier run left is only clutter (parts are overwritten, retention deletes the rest),
+        # so a store that cannot clear it now does not stop the export.
+        try:
+            store.delete_prefix(str(job.snapshot_id))
+        except OSError as exc:
+            log.warning("export.cleanup_skipped", snapshot_id=str(job.snapshot_id), reason=str(exc))
         with conn.transaction():
             _begin_snapshot(conn, None)
             row = conn.execute("SELECT pg_export_snapshot()").fetchone()
