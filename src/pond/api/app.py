@@ -43,10 +43,11 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """Readiness: the database answers too."""
+    """Readiness: the database and the object store answer too (503 otherwise)."""
     state: AppState = request.app.state.pond
     async with state.pool.connection() as conn:
         await conn.execute("SELECT 1")
+    await asyncio.to_thread(state.store.check)
     return JSONResponse({"status": "ready"})
 
 

@@ -187,6 +187,13 @@ def _other_paths() -> dict[str, Any]:
         "200": _json("Up.", "Health"),
         "503": _error("`service_unavailable`: the database cannot be reached."),
     }
+    ready = {
+        **health,
+        "503": _error(
+            "`service_unavailable`: the database cannot be reached; `storage_unavailable`:"
+            " the object store cannot be used (the description says why)."
+        ),
+    }
     return {
         "/oauth2/token": {
             "post": {
@@ -287,7 +294,12 @@ def _other_paths() -> dict[str, Any]:
             }
         },
         "/healthz": {"get": {"summary": "Liveness", "responses": health}},
-        "/readyz": {"get": {"summary": "Readiness: the database answers too", "responses": health}},
+        "/readyz": {
+            "get": {
+                "summary": "Readiness: the database and the object store answer too",
+                "responses": ready,
+            }
+        },
         "/openapi.json": {
             "get": {
                 "summary": "This description",

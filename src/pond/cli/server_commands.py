@@ -75,12 +75,12 @@ def serve(
 
     bind(host, port).close()  # say a taken port now, before starting anything else
     from pond.auth.keys import load_keyring
-    from pond.storage.factory import open_store
+    from pond.storage.factory import check_at_start, open_store
 
     with _database() as (settings, conninfo):
         logs.configure(settings.log_format)
-        # Storage problems (no credentials, no bucket access) stop start-up with a message.
-        open_store(settings, _with_connection(conninfo, load_keyring))
+        # Storage problems (no credentials, no endpoint, no bucket) stop start-up with a message.
+        check_at_start(open_store(settings, _with_connection(conninfo, load_keyring)))
         app = create_app(settings, conninfo, run_worker=worker)
         serve_app(app, host, port, settings=settings)
 
@@ -93,12 +93,13 @@ def worker_command(
     from pond.auth.keys import load_keyring
     from pond.jobs.runtime import JobRuntime
     from pond.jobs.worker import run_worker
-    from pond.storage.factory import open_store
+    from pond.storage.factory import check_at_start, open_store
 
     with _database() as (settings, conninfo):
         logs.configure(settings.log_format)
-        keys = _with_connection(conninfo, load_keyring)
-        runtime = JobRuntime(settings=settings, conninfo=conninfo, store=open_store(settings, keys))
+        store = open_store(settings, _with_connection(conninfo, load_keyring))
+        check_at_start(store)
+        runtime = JobRuntime(settings=settings, conninfo=conninfo, store=store)
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         import asyncio
 

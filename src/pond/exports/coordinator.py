@@ -174,8 +174,13 @@ def export(
     with psycopg.connect(conninfo, autocommit=True) as control:
         # Parts that workers of an earlier run still hold are waited for, then dropped.
         repository.clear_plans(control, job.snapshot_id)
-        # Nothing under this prefix is listed while the run is new: start clean.
-        store.delete_prefix(str(job.snapshot_id))
+        # Nothing under this prefix is listed while the run is new: start clean. What an
+        # earlier run left is only clutter (nothing lists it, retention deletes it), so a
+        # store that cannot clear it now does not stop the export.
+        try:
+            store.delete_prefix(str(job.snapshot_id))
+        except OSError as exc:
+            log.warning("export.cleanup_skipped", snapshot_id=str(job.snapshot_id), reason=str(exc))
         with conn.transaction():
             begin_snapshot(conn, None)
             row = conn.execute("SELECT pg_export_snapshot()").fetchone()
