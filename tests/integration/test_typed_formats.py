@@ -415,3 +415,19 @@ def test_a_column_pond_cannot_type_stops_start_up(conninfo: str, client_credenti
         configured.load(conninfo, {"readings": EntityConfig.model_validate(config)})
     assert "'spot' has type point" in caught.value.message
     assert "view that casts it" in (caught.value.hint or "")
+
+
+def test_a_value_parquet_cannot_hold_fails_its_part_with_the_reason(
+    conninfo: str, client_credentials: Creds, tmp_path: Path
+) -> None:
+    client_credentials("acme")
+    make_readings(conninfo, rows=50)
+    with psycopg.connect(conninfo) as conn:
+        conn.execute("UPDATE readings SET amount = 'NaN' WHERE id = 40")
+    configured.load(conninfo, {"readings": EntityConfig.model_validate(READINGS)})
+    sid = new_snapshot(conninfo, client_credentials, "parquet", entity="readings")
+    outcome = exporter.run(conninfo, store_at(tmp_path), sid, max_rows=1000)
+    (failed,) = outcome.failed
+    assert failed.reason is not None
+    assert "'NaN' is not a valid decimal128" in failed.reason
+    assert not list((tmp_path / str(sid)).glob("*.parquet"))

@@ -17,11 +17,18 @@ UTC), numerics as their exact decimal text: Arrow parses each into its type.
 Rows gather into row groups of `ROW_GROUP_ROWS` (the last one smaller), written
 as each fills, so memory holds one row group at most, whatever the part's size.
 Bytes go to the part's writer through a buffer of `_SINK_BUFFER`.
+
+Parsing and writing run in a thread of their own while this one goes on reading
+the COPY (Arrow releases the interpreter lock), at most `_QUEUED` blocks behind:
+PostgreSQL keeps producing rows while the previous ones are being encoded, so a
+part takes about as long as the slower of the two rather than their sum.
 """
 
 from __future__ import annotations
 
+import queue
 import re
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -34,11 +41,13 @@ from pond.storage.base import StagedWriter
 if TYPE_CHECKING:
     import pyarrow as pa
 
-BLOCK = 4 << 20  # CSV bytes parsed at once
-# Rows per row group: large enough for good compression and few footer entries,
-# small enough that one group of a wide table fits in memory beside the others.
-ROW_GROUP_ROWS = 128 * 1024
+BLOCK = 2 << 20  # CSV bytes parsed at once
+# Rows per row group: large enough for good compression and quick scans (DuckDB's
+# own groups are 122,880 rows), small enough that the group each export stream
+# gathers stays a few tens of MB.
+ROW_GROUP_ROWS = 64 * 1024
 _SINK_BUFFER = 1 << 20
+_QUEUED = 2  # blocks read ahead of the parser
 _DECIMAL = re.compile(r"^decimal128\((\d+), (\d+)\)$")
 
 
@@ -133,15 +142,9 @@ class _RowGroups:
         self._writer = pq.ParquetWriter(sink, self.schema, compression=codec)
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
-        self._block: bytearray | None = None
 
-    def take(self, block: bytearray) -> None:
-        """Keep the block `copy_out` wrote until it says how many rows it holds."""
-        self._block = block
-
-    def parse(self, rows: int) -> None:
-        """Parse the kept block of `rows` rows; write the row groups it fills."""
-        block, self._block = self._block, None
+    def parse(self, block: bytearray, rows: int) -> None:
+        """Parse a block of `rows` whole rows; write the row groups it fills."""
         if not block or rows == 0:
             return
         one_line = block.count(b"\n") == rows and b"\r" not in block
@@ -178,6 +181,45 @@ class _RowGroups:
         self._writer.close()
 
 
+class _Parser:
+    """Feeds `_RowGroups` from a thread of its own; the COPY's reader hands it blocks."""
+
+    def __init__(self, groups: _RowGroups) -> None:
+        self._groups = groups
+        self._queue: queue.Queue[tuple[bytearray, int] | None] = queue.Queue(maxsize=_QUEUED)
+        self._block: bytearray | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="parquet-parser", daemon=True)
+        self._thread.start()
+
+    def take(self, block: bytearray) -> None:
+        """Keep the block `copy_out` wrote until it says how many rows it holds."""
+        self._block = block
+
+    def hand_over(self, rows: int) -> None:
+        """Queue the kept block of `rows` rows; raise what the parser met, if it failed."""
+        if self.error is not None:
+            raise self.error
+        block, self._block = self._block, None
+        if block is not None:
+            self._queue.put((block, rows))
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self.error is None:  # after a failure, only drain: the reader must not block
+                try:
+                    self._groups.parse(*item)
+                except BaseException as exc:
+                    self.error = exc
+
+    def finish(self) -> None:
+        """Wait until every queued block is parsed; raise what the parser met."""
+        self._queue.put(None)
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+
+
 def write_part(
     conn: psycopg.Connection[Any],
     select: psycopg.sql.Composed,
@@ -195,13 +237,17 @@ def write_part(
     """
     sink = _Sink(writer)
     groups = _RowGroups(columns, codec, sink)
+    parser = _Parser(groups)
 
-    def parsed(rows: int) -> None:
-        groups.parse(rows)
+    def read(rows: int) -> None:
+        parser.hand_over(rows)
         count(rows)
 
     query = psycopg.sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(select)
-    rows = copy_out(conn, query, params, groups.take, block_size=BLOCK, on_block=parsed)
+    try:
+        rows = copy_out(conn, query, params, parser.take, block_size=BLOCK, on_block=read)
+    finally:
+        parser.finish()  # raises the parser's error, unless the COPY's is on its way
     groups.close()
     sink.flush()
     return rows
