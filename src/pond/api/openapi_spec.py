@@ -152,8 +152,9 @@ def _snapshot_paths() -> dict[str, Any]:
                         "name": "details",
                         "in": "query",
                         "schema": {"type": "boolean"},
-                        "description": "pond: add `expires_at` and `sha256` to complete items"
-                        " (without it the answer is exactly the documented one).",
+                        "description": "pond: add `expires_at`, `sha256`, `format` and the typed"
+                        " `columns` to complete items (without it the answer is exactly the"
+                        " documented one).",
                     },
                 ],
                 "responses": {

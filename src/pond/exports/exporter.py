@@ -28,7 +28,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -38,8 +38,8 @@ import psycopg
 import structlog
 
 from pond.entities import get_entity
+from pond.exports import formats
 from pond.exports.compression import GzipWriter
-from pond.exports.copy_out import copy_out
 from pond.exports.options import ExportOptions
 from pond.exports.progress import Progress
 from pond.jobs import queue
@@ -47,7 +47,6 @@ from pond.storage.base import ObjectStore, StagedWriter, StoredObject
 
 log = structlog.get_logger("pond.exports")
 
-_BLOCK = 1 << 20  # bytes gathered before one write to storage
 MAX_PART_ATTEMPTS = 3
 # Seconds between a part's failed attempt and the next, times the attempts so far.
 PART_RETRY_SECONDS = 0.5
@@ -243,12 +242,10 @@ def export_part(
     """
     entity = get_entity(job.entity)
     name = job.options.object_name(job.entity, plan.seq)
-    query = psycopg.sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, HEADER)").format(
-        entity.export_query(
-            after=plan.after is not None,
-            before=plan.before is not None,
-            columns=job.options.columns,
-        )
+    select = entity.export_query(
+        after=plan.after is not None,
+        before=plan.before is not None,
+        columns=job.options.columns,
     )
     params = entity.where_params(job.org_id, job.start, job.end, plan.after, plan.before)
     counted = 0
@@ -269,7 +266,7 @@ def export_part(
             # Compressed in this part's thread, block by block as the COPY streams.
             writer = GzipWriter(writer)
         try:
-            rows = _copy_into(conn, query, params, writer, count)
+            rows = formats.write_part(conn, select, params, entity, job.options, writer, count)
             stored = writer.commit()
         except BaseException:
             writer.abort()
@@ -277,26 +274,6 @@ def export_part(
                 progress.add(-counted)  # the part will be written again, or not at all
             raise
     return Part(plan.seq, name, rows, stored)
-
-
-def _copy_into(
-    conn: psycopg.Connection[Any],
-    query: psycopg.sql.Composed,
-    params: list[Any],
-    writer: StagedWriter,
-    count: Callable[[int], None],
-) -> int:
-    """Stream a COPY into `writer` in large blocks; return the number of data rows."""
-    seen = 0
-
-    def counted(messages: int) -> None:
-        nonlocal seen
-        # The first message of the COPY is the header, not a row.
-        count(messages - 1 if seen == 0 else messages)
-        seen += messages
-
-    messages = copy_out(conn, query, params, writer.write, block_size=_BLOCK, on_block=counted)
-    return messages - 1
 
 
 @dataclass(frozen=True)
