@@ -17,6 +17,7 @@ from benchmarks import (
     client_case,
     download_case,
     export_case,
+    formats_case,
     gzip_case,
     memory_case,
     report,
@@ -38,6 +39,7 @@ CASES: dict[str, Callable[[Bench], list[Comparison]]] = {
     "get": api_case.authenticated_get,
     "memory": memory_case.compare,
     "workers": workers_case.compare,
+    "formats": formats_case.compare,
 }
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

@@ -30,7 +30,8 @@ def test_the_harness_writes_a_report_with_a_figure_for_every_case(tmp_path: Path
     assert raw["rows"] == 2000
     assert raw["size"] == "custom"
     cases = {case["case"]: case for case in raw["cases"]}
-    assert set(cases) == {"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12"}
+    # 13 and 14 repeat 1 and 11 at 2M rows, only when the benchmark is larger.
+    assert set(cases) == {str(n) for n in [*range(1, 13), *range(15, 19)]}
     for name, case in cases.items():
         assert isinstance(case["met"], bool)
         if name == "12":  # no reference tool: judged by its limit alone

@@ -90,7 +90,8 @@ def test_list_items_are_what_get_answers_with_signed_links(
     assert listed["href"] == href
     [item] = listed["items"]
     assert list(item)[:5] == ["href", "size", "count", "state", "query"]
-    assert {k: v for k, v in item.items() if k not in ("href", "expires_at", "sha256", "run")} == {
+    extra = ("href", "expires_at", "sha256", "run", "format", "columns")
+    assert {k: v for k, v in item.items() if k not in extra} == {
         k: v for k, v in shown["items"][0].items() if k != "href"
     }
     assert httpx.get(item["href"]).status_code == 200
@@ -255,16 +256,16 @@ def test_seed_answers_are_unchanged_by_the_extensions(
     detailed = httpx.get(f"{href}?details=true", headers=bearer(token)).json()
     [item] = detailed["items"]
     assert list(item) == [
-        "href",
-        "size",
-        "count",
-        "state",
-        "query",
-        "expires_at",
-        "sha256",
-        "run",
+        *("href", "size", "count", "state", "query"),
+        *("expires_at", "sha256", "run", "format", "columns"),
     ]
     assert item["query"] == {"entity": "event", "created_at": [FROM, TO]}
+    assert item["format"] == "csv"
+    assert item["columns"][1] == {
+        "name": "created_at",
+        "type": "timestamp[us, tz=UTC]",
+        "db_type": "timestamp with time zone",
+    }
     assert item["expires_at"].endswith(".000Z")
     expires = httpx.URL(item["href"]).params["Expires"]
     from pond.snapshots.dates import parse_instant

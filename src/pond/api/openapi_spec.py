@@ -152,9 +152,10 @@ def _snapshot_paths() -> dict[str, Any]:
                         "name": "details",
                         "in": "query",
                         "schema": {"type": "boolean"},
-                        "description": "pond: add `expires_at`, `sha256` and `run` to complete"
-                        " items, and list the parts of a running export finished so far"
-                        " (without it the answer is exactly the documented one).",
+                        "description": "pond: add `expires_at`, `sha256`, `run`, `format` and"
+                        " the typed `columns` to complete items, and list the parts of a running"
+                        " export finished so far (without it the answer is exactly the"
+                        " documented one).",
                     },
                 ],
                 "responses": {

@@ -20,6 +20,7 @@ from pond.cli.client_options import (
     Columns,
     Entity,
     Fields,
+    Format,
     Fsync,
     Gzip,
     Json,
@@ -173,6 +174,7 @@ def snapshot_create(
     entity: Entity = "event",
     tz: Tz = None,
     fields: Fields = None,
+    fmt: Format = None,
     gzip: Gzip = False,
     columns: Columns = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until it is complete.")] = False,
@@ -185,7 +187,7 @@ def snapshot_create(
     """Schedule a snapshot of ENTITY rows created in [FROM, TO); print its href."""
     lower, upper = read_range(tz, start, end)
     with open_client(profile, api_url, token_url) as client:
-        snapshot = client.create(lower, upper, entity, **read_options(fields, gzip, columns))
+        snapshot = client.create(lower, upper, entity, **read_options(fields, gzip, columns, fmt))
         if wait:
             snapshot = wait_for(client, snapshot, read_timeout(timeout))
     if as_json:

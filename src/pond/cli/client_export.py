@@ -16,6 +16,7 @@ from pond.cli.client_options import (
     Columns,
     Entity,
     Fields,
+    Format,
     Fsync,
     Gzip,
     Json,
@@ -94,6 +95,7 @@ def export(
     entity: Entity = "event",
     tz: Tz = None,
     fields: Fields = None,
+    fmt: Format = None,
     gzip: Gzip = False,
     columns: Columns = None,
     merge: Merge = None,
@@ -121,7 +123,7 @@ def export(
                 lower,
                 upper,
                 entity,
-                extra=read_options(fields, gzip, columns),
+                extra=read_options(fields, gzip, columns, fmt),
                 parallel=parallel,
                 timeout=read_timeout(timeout),
                 hooks=views.hooks(),
@@ -151,6 +153,7 @@ def sync(
         ),
     ] = None,
     entity: Entity = "event",
+    fmt: Format = None,
     tz: Tz = None,
     parallel: Parallel = 4,
     fsync: Fsync = False,
@@ -164,7 +167,9 @@ def sync(
 
     The first run starts at --since; each later run continues where the last
     one stopped, up to --until (default now). A state file in OUT records the
-    progress, so an interrupted run resumes its window's snapshot.
+    progress, so an interrupted run resumes its window's snapshot. With
+    --format parquet, OUT is a Parquet dataset partitioned by day (day=YYYY-MM-DD/),
+    which DuckDB and Polars read as it is.
     """
     lower, upper = read_bounds(tz, since, until)
     step = parse_duration(window) if window else None
@@ -188,6 +193,7 @@ def sync(
                 until=upper,
                 window=step,
                 entity=entity,
+                fmt=fmt.strip().lower() if fmt else None,
                 parallel=parallel,
                 timeout=read_timeout(timeout),
                 hooks=views.hooks(),

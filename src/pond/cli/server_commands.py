@@ -108,7 +108,7 @@ def worker_command(
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply pending schema migrations (also done on every start)."""
+    """Apply pending schema migrations, pond's and the job queue's (also done on every start)."""
     console = stdout_console()
     from pond.db.database import open_database
     from pond.db.migrate import upgrade

@@ -65,7 +65,9 @@ def snapshot_params(form: dict[str, str]) -> dict[str, str]:
     """
     params = {"entity": form.get("entity") or "event"}
     # The export options, checked by the snapshot service like the API's.
-    if form.get("gzip"):
+    fmt = form.get("format") or "csv"
+    params["format"] = fmt
+    if form.get("gzip") and fmt != "parquet":  # Parquet is compressed inside (zstd)
         params["compression"] = "gzip"
     if form.get("columns", "").strip():
         params["columns"] = form["columns"].strip()

@@ -25,6 +25,14 @@ class Entity:
     columns: tuple[str, ...]
     # Unique within the table: with the time it orders rows and cuts parts exactly.
     key_column: str = "id"
+    # The PostgreSQL type of each of `columns`, as `format_type()` prints it.
+    db_types: tuple[str, ...] = ()
+
+    def db_type(self, column: str) -> str:
+        """The PostgreSQL type of `column`; KeyError for a column not exported or not typed."""
+        if column not in self.columns or len(self.db_types) != len(self.columns):
+            raise KeyError(column)
+        return self.db_types[self.columns.index(column)]
 
     def _where(self, after: bool, before: bool) -> sql.Composed:
         """One organisation's rows in `[from, to)`, optionally from key `after` to key `before`.
@@ -146,6 +154,19 @@ EVENT = Entity(
         "value",
         "duration_ms",
         "properties",
+    ),
+    # As in schema.sql; a test checks them against the database's catalog.
+    db_types=(
+        "bigint",
+        "timestamp with time zone",
+        "text",
+        "text",
+        "text",
+        "uuid",
+        "character(2)",
+        "numeric(14,4)",
+        "integer",
+        "jsonb",
     ),
 )
 

@@ -1,34 +1,31 @@
 """Copy one part: the rows of one range, at most `POND_PART_MAX_ROWS` of them.
 
-The part is read with `COPY (SELECT ... LIMIT max_rows) TO STDOUT (FORMAT csv,
-HEADER)` on a connection that joins the export's point-in-time view (`SET
-TRANSACTION SNAPSHOT`), and written through a staged writer under the part's
-*provisional* name: the place of a part among the published ones is only known
-once every part before it is done (see `pond.exports.publishing`).
+The part is read with `COPY (SELECT ... LIMIT max_rows) TO STDOUT`, in the
+snapshot's format (`pond.exports.formats`: CSV, JSON Lines or Parquet), on a
+connection that joins the export's point-in-time view (`SET TRANSACTION
+SNAPSHOT`), and written through a staged writer under the part's *provisional*
+name: the place of a part among the published ones is only known once every
+part before it is done (see `pond.exports.publishing`).
 
-PostgreSQL sends each row of a COPY as one message (the header too), so rows
-are counted exactly without parsing the CSV; bytes go to storage in large
-blocks, gzipped on the way when the snapshot asks for it. When the range gave
-exactly `max_rows` rows it may hold more: the key of the first row past the
-limit, read in the same view, is where the rest of the range starts.
+Bytes go to storage in large blocks, gzipped on the way when the snapshot asks
+for it. When the range gave exactly `max_rows` rows it may hold more: the key
+of the first row past the limit, read in the same view, is where the rest of
+the range starts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
 from pond.entities import get_entity
+from pond.exports import formats
 from pond.exports.compression import GzipWriter
-from pond.exports.copy_out import copy_out
 from pond.exports.job import Job, Key, Range
 from pond.exports.progress import Progress
 from pond.storage.base import ObjectStore, StagedWriter, StoredObject
-
-_BLOCK = 1 << 20  # bytes gathered before one write to storage
 
 
 class RunOver(Exception):
@@ -77,7 +74,6 @@ def export_part(
     select = entity.export_query(
         after=after, before=before, columns=job.options.columns, limit=True
     )
-    query = psycopg.sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, HEADER)").format(select)
     where = entity.where_params(job.org_id, job.start, job.end, part.after, part.before)
     counted = 0
 
@@ -98,7 +94,9 @@ def export_part(
             # Compressed in this part's thread, block by block as the COPY streams.
             writer = GzipWriter(writer)
         try:
-            rows = _copy_into(conn, query, [*where, max_rows], writer, count)
+            rows = formats.write_part(
+                conn, select, [*where, max_rows], entity, job.options, writer, count
+            )
             rest = None
             if rows >= max_rows:
                 found = conn.execute(
@@ -112,23 +110,3 @@ def export_part(
                 progress.add(-counted)  # the part will be written again, or not at all
             raise
     return Written(rows, stored, rest)
-
-
-def _copy_into(
-    conn: psycopg.Connection[Any],
-    query: psycopg.sql.Composed,
-    params: list[Any],
-    writer: StagedWriter,
-    count: Callable[[int], None],
-) -> int:
-    """Stream a COPY into `writer` in large blocks; return the number of data rows."""
-    seen = 0
-
-    def counted(messages: int) -> None:
-        nonlocal seen
-        # The first message of the COPY is the header, not a row.
-        count(messages - 1 if seen == 0 else messages)
-        seen += messages
-
-    messages = copy_out(conn, query, params, writer.write, block_size=_BLOCK, on_block=counted)
-    return messages - 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import operator
 import uuid
 from dataclasses import dataclass, fields
@@ -112,16 +111,11 @@ async def insert_and_schedule(
             )
             record = await cur.fetchone()
         assert record is not None
-        # procrastinate's own defer function, called inside our transaction: the job
-        # exists if and only if the snapshot does.
-        row = await (
-            await conn.execute(
-                queue.DEFER_SQL,
-                (EXPORT_QUEUE, EXPORT_TASK, 0, json.dumps({"snapshot_id": str(snapshot_id)})),
-            )
-        ).fetchone()
-        assert row is not None
-        await conn.execute("UPDATE snapshots SET job_id = %s WHERE id = %s", (row[0], snapshot_id))
+        # Deferred inside our transaction: the job exists if and only if the snapshot does.
+        [job_id] = await queue.defer_async(
+            conn, EXPORT_QUEUE, EXPORT_TASK, {"snapshot_id": str(snapshot_id)}
+        )
+        await conn.execute("UPDATE snapshots SET job_id = %s WHERE id = %s", (job_id, snapshot_id))
     return record
 
 
@@ -288,9 +282,9 @@ async def mark_deleted(conn: Conn, snapshot_id: uuid.UUID, org_id: int) -> bool:
         if row is None:
             return False
         if row[0] is not None:
-            # procrastinate's own function: a queued job is cancelled, a running one is
-            # asked to abort (the exporter then finds the snapshot no longer running).
-            await conn.execute("SELECT procrastinate_cancel_job_v1(%s, true, false)", (row[0],))
+            # A queued job is cancelled, a running one is asked to abort (the exporter
+            # then finds the snapshot no longer running).
+            await queue.cancel_async(conn, row[0])
         await conn.execute("DELETE FROM snapshot_parts WHERE snapshot_id = %s", (snapshot_id,))
         await conn.execute("DELETE FROM idempotency_keys WHERE snapshot_id = %s", (snapshot_id,))
     return True

@@ -10,8 +10,15 @@ from typing import Any
 
 from pond.auth.bearer import Principal
 from pond.entities import get_entity
-from pond.errors import IdempotencyConflict, SnapshotGone, SnapshotNotFound, TooManySnapshots
+from pond.errors import (
+    IdempotencyConflict,
+    SnapshotGone,
+    SnapshotNotFound,
+    TooManySnapshots,
+    UnknownEntity,
+)
 from pond.exports import options as export_options
+from pond.exports.formats import columns_of
 from pond.settings import Settings
 from pond.snapshots import idempotency, repository
 from pond.snapshots.dates import format_instant, parse_range
@@ -155,6 +162,20 @@ def _query(record: SnapshotRecord) -> dict[str, Any]:
     }
 
 
+def _layout(record: SnapshotRecord) -> dict[str, Any]:
+    """A part's format and columns with their types, as `?details=true` shows them.
+
+    No columns when the entity is no longer configured: the parts stay downloadable.
+    """
+    layout: dict[str, Any] = {"format": record.options.format}
+    try:
+        columns = columns_of(get_entity(record.entity), record.options)
+    except (UnknownEntity, KeyError, ValueError):
+        return layout
+    layout["columns"] = [column.to_wire() for column in columns]
+    return layout
+
+
 def _unfinished_item(state: str, query: dict[str, Any]) -> dict[str, Any]:
     return {"href": None, "size": None, "count": None, "state": state, "query": query}
 
@@ -171,8 +192,9 @@ def render(
     """The wire object `{"href", "items"}`; complete items carry freshly signed links.
 
     Complete items are exactly the documented ones unless `details` is asked for
-    (`?details=true`, and always in listings): then `expires_at`, `sha256` and
-    `run` follow the documented keys. A failed item carries its `reason`. A failed
+    (`?details=true`, and always in listings): then `expires_at`, `sha256`,
+    `run`, the part's `format` and its `columns` (name, Arrow type, PostgreSQL
+    type) follow the documented keys. A failed item carries its `reason`. A failed
     snapshot whose export got as far as its parts lists them all: the complete
     ones with their links, the failed ones with their reasons. With `details`, a
     running snapshot lists the parts finished so far, then one running item.
@@ -212,6 +234,7 @@ def _part_items(
         microsecond=0
     )
     items = []
+    layout = _layout(record) if details else {}
     for part in parts:
         if part.state != "complete":
             item = _unfinished_item("failed", query)
@@ -232,6 +255,7 @@ def _part_items(
                         "expires_at": format_instant(expires_at),
                         "sha256": part.sha256,
                         "run": record.attempts,
+                        **layout,
                     }
                     if details
                     else {}

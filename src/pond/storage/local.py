@@ -26,11 +26,21 @@ def check_key(key: str) -> str:
     return key
 
 
+_CONTENT_TYPES = {
+    ".gz": "application/gzip",
+    ".csv": "text/csv",
+    ".parquet": "application/vnd.apache.parquet",
+    ".ndjson": "application/x-ndjson",
+}
+
+
 def content_type(name: str) -> str:
-    """A part's media type by its file name: `text/csv`, or `application/gzip` for `.csv.gz`."""
-    if name.endswith(".gz"):
-        return "application/gzip"
-    return "text/csv" if name.endswith(".csv") else "application/octet-stream"
+    """A part's media type by its file name: `text/csv`, `application/gzip` for `.csv.gz`
+    and `.ndjson.gz`, `application/vnd.apache.parquet`, `application/x-ndjson`."""
+    for suffix, media_type in _CONTENT_TYPES.items():
+        if name.endswith(suffix):
+            return media_type
+    return "application/octet-stream"
 
 
 class LocalWriter:
