@@ -281,10 +281,11 @@ def snapshot_download(
     token_url: TokenUrl = None,
     as_json: Json = False,
 ) -> None:
-    """Download a snapshot's parts into OUT, verified; waits first if it is not complete.
+    """Download a snapshot's parts into OUT, verified; waits for it if it is not complete.
 
-    Run it again after an interruption: finished parts are kept and partial
-    ones continue where they stopped.
+    Each part is downloaded as soon as the server lists it finished, while the
+    others still export. Run it again after an interruption: finished parts
+    are kept and partial ones continue where they stopped.
     """
     views = FollowView()
     try:

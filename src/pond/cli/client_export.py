@@ -63,9 +63,10 @@ def export(
 ) -> None:
     """Schedule, wait for and download a snapshot of [FROM, TO) into OUT, in one go.
 
-    Restartable: run the same command again after a crash and it continues the
-    same snapshot (waiting or downloading where it stopped) instead of
-    scheduling a new one.
+    Each part is downloaded as soon as the server lists it finished, while the
+    others still export. Restartable: run the same command again after a crash
+    and it continues the same snapshot (waiting or downloading where it
+    stopped) instead of scheduling a new one.
     """
     lower, upper = read_range(tz, start, end)
     views = FollowView()

@@ -236,8 +236,19 @@ class FollowView:
         self._lock = threading.Lock()
         self._wait: WaitView | None = None
         self._download: DownloadView | None = None
+        self._runs: dict[str, int] = {}  # the last run seen of each snapshot
 
     def waiting(self, snapshot: Snapshot) -> None:
+        from pond.client.listing import run_of  # loaded already by the client that polls
+
+        run, seen = run_of(snapshot), self._runs.get(snapshot.id)
+        if run is not None and seen is not None and run != seen:
+            note(
+                f"snapshot {snapshot.id}: the export started over on the server (run {run});"
+                " parts that change are fetched again"
+            )
+        if run is not None:
+            self._runs[snapshot.id] = run
         with self._lock:
             if self._download is not None:
                 self._download.expect(snapshot)
