@@ -46,11 +46,12 @@ def visible_items(snapshot: Snapshot) -> tuple[Item, ...]:
 
 def run_of(snapshot: Snapshot) -> int | None:
     """The export run the description comes from, when the server says (pond's `run`)."""
-    for item in snapshot.items:
-        run = item.extra.get("run")
-        if isinstance(run, int) and not isinstance(run, bool):
-            return run
-    return None
+    runs = [
+        run
+        for run in (item.extra.get("run") for item in snapshot.items)
+        if isinstance(run, int) and not isinstance(run, bool)
+    ]
+    return max(runs, default=None)
 
 
 def shows_parts_early(snapshot: Snapshot) -> bool | None:
