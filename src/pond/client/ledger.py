@@ -11,6 +11,8 @@ the ledger does not know is checked against the listing before it is trusted.
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -18,8 +20,8 @@ from urllib.parse import urlsplit
 from pond.client.errors import ClientError
 from pond.client.integrity import expected_checksum, verify
 from pond.client.models import Item, Snapshot
-from pond.client.parts import PARTIAL_SUFFIX, Part
-from pond.client.state import read_state, write_state
+from pond.client.parts import PARTIAL_SUFFIX, Part, disk_errors
+from pond.client.state import read_state
 
 LEDGER = ".pond-parts.json"
 
@@ -124,9 +126,16 @@ class Ledger:
         (self.directory / f"{name}{PARTIAL_SUFFIX}").unlink(missing_ok=True)
 
     def _save(self) -> None:
-        write_state(
-            self.directory / LEDGER, {"snapshot": self._snapshot, "files": dict(self._entries)}
-        )
+        """Replace the file atomically. Not synced to disk: a part start costs no disk wait,
+        and a ledger lost or left older in a power cut only makes the next run fetch or check
+        its files again."""
+        path = self.directory / LEDGER
+        temporary = path.with_name(f".{path.name}.tmp")
+        body = {"snapshot": self._snapshot, "files": dict(self._entries)}
+        with disk_errors(path):
+            self.directory.mkdir(parents=True, exist_ok=True)
+            temporary.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n", "utf-8")
+            os.replace(temporary, path)
 
 
 def drop_superseded(directory: Path, snapshot: Snapshot, parts: list[Part]) -> None:
