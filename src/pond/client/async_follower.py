@@ -155,6 +155,8 @@ class AsyncFollower:
         hook), never in the middle of a file operation done in a thread.
         """
         async with self._slots:
+            if fetch.stopped:
+                raise Cancelled  # stopped while it waited for a slot: touch no file
             await asyncio.to_thread(self._tracker.prepare, fetch.part, fetch.wanted)
             try:
                 if fetch.stopped:

@@ -173,6 +173,8 @@ class Follower:
 
     def _fetch(self, fetch: Fetch, downloader: Downloader) -> None:
         """In a worker thread: bring one listed part to its verified file, unless stopped."""
+        if fetch.stop.is_set():
+            raise Cancelled  # stopped while it waited for a thread: touch no file
         self._tracker.prepare(fetch.part, fetch.wanted)
         try:
             if fetch.stop.is_set():
