@@ -91,3 +91,12 @@ async def rotate(conn: Conn, client_id: str, secret_hash: str) -> bool:
         (secret_hash, client_id),
     )
     return cur.rowcount == 1
+
+
+async def replace_hash(conn: Conn, client_id: str, old: str, new: str) -> bool:
+    """Store `new` as the client's secret hash if it is still `old` (a rotation wins)."""
+    cur = await conn.execute(
+        "UPDATE oauth_clients SET secret_hash = %s WHERE client_id = %s AND secret_hash = %s",
+        (new, client_id, old),
+    )
+    return cur.rowcount == 1
