@@ -37,6 +37,7 @@ class KeyWatcher:
     ) -> None:
         self._pool = pool
         self.ring = ring
+        self.interval = RELOAD_SECONDS
         self._apply = apply
         self._eager = asyncio.Lock()
         self._last_eager = float("-inf")
@@ -73,9 +74,9 @@ class KeyWatcher:
             await self._reload_logged()
 
     async def run(self) -> None:
-        """Reload every `RELOAD_SECONDS` until cancelled."""
+        """Reload every `interval` seconds (`RELOAD_SECONDS`) until cancelled."""
         while True:
-            await asyncio.sleep(RELOAD_SECONDS)
+            await asyncio.sleep(self.interval)
             await self._reload_logged()
 
     async def _reload_logged(self) -> None:
