@@ -15,6 +15,8 @@ from pond.api.batching import Batcher
 from pond.auth.keys import KeyRing
 from pond.auth.tokens import TokenClaims
 from pond.auth.watcher import KeyWatcher
+from pond.clients import repository as client_repository
+from pond.clients.repository import ClientRecord
 from pond.downloads.signing import LinkSigner
 from pond.settings import Settings
 from pond.snapshots import repository
@@ -35,6 +37,8 @@ class AppState:
     verified_tokens: dict[tuple[str, str | None], TokenClaims] = field(default_factory=dict)
     # What snapshot GETs read, in batches of the requests that arrive together.
     lookups: Batcher[LookupKey, Lookup] = field(init=False)
+    # The clients that token requests name, read the same way.
+    clients: Batcher[str, ClientRecord | None] = field(init=False)
     # Follows the database's keys; `run()` it for as long as the app serves.
     watcher: KeyWatcher = field(init=False)
 
@@ -47,6 +51,12 @@ class AppState:
                 return await repository.lookup_many(conn, keys)
 
         self.lookups = Batcher(load)
+
+        async def load_clients(client_ids: list[str]) -> dict[str, ClientRecord | None]:
+            async with autocommit(pool) as conn:
+                return await client_repository.get_many(conn, client_ids)
+
+        self.clients = Batcher(load_clients)
 
     def use_keys(self, ring: KeyRing) -> None:
         """Sign and verify with `ring` from now on."""

@@ -112,8 +112,13 @@ async def token(request: Request) -> Response:
     throttle.check(f"id:{client_id}")
 
     state = app_state(request)
-    async with autocommit(state.pool) as conn:
-        client = await clients.authenticate(conn, state.keys.hasher, client_id, secret)
+    check = await clients.check_secret(
+        state.keys.hasher, await state.clients.get(client_id), secret
+    )
+    if check.rehashed is not None:
+        async with autocommit(state.pool) as conn:
+            await clients.store_rehashed(conn, check)
+    client = check.client
     if client is None:
         throttle.fail(address)
         throttle.fail(f"id:{client_id}")

@@ -70,6 +70,14 @@ async def get(conn: Conn, client_id: str) -> ClientRecord | None:
         return await cur.fetchone()
 
 
+async def get_many(conn: Conn, client_ids: list[str]) -> dict[str, ClientRecord | None]:
+    """Each client by id (None for an unknown one), in one statement."""
+    async with conn.cursor(row_factory=class_row(ClientRecord)) as cur:
+        await cur.execute(_SELECT + " WHERE c.client_id = ANY(%s)", (client_ids,))
+        found = {record.client_id: record for record in await cur.fetchall()}
+    return {client_id: found.get(client_id) for client_id in client_ids}
+
+
 async def list_all(conn: Conn) -> list[ClientRecord]:
     async with conn.cursor(row_factory=class_row(ClientRecord)) as cur:
         await cur.execute(_SELECT + " ORDER BY c.created_at, c.client_id")

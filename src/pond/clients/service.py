@@ -81,21 +81,47 @@ async def rotate(conn: Conn, client_id: str) -> NewCredentials:
     )
 
 
+@dataclass(frozen=True)
+class SecretCheck:
+    """What a client id and secret are worth: the active client they name, if they match.
+
+    `rehashed` is the secret's hash to store in place of one an earlier release made.
+    """
+
+    client: ClientRecord | None
+    rehashed: str | None = field(default=None, repr=False)
+
+
+async def check_secret(
+    hasher: SecretHasher, client: ClientRecord | None, secret: str
+) -> SecretCheck:
+    """Whether `secret` is `client`'s (None: an unknown id, which costs the same work).
+
+    A revoked client is refused like a wrong secret.
+    """
+    verdict = await hasher.verify(secret, client.secret_hash if client is not None else None)
+    if client is None or not verdict.valid or not client.active:
+        return SecretCheck(client=None)
+    return SecretCheck(client=client, rehashed=verdict.rehashed)
+
+
+async def store_rehashed(conn: Conn, check: SecretCheck) -> None:
+    """Store the new hash a check found due, unless the secret changed meanwhile."""
+    client = check.client
+    if client is None or check.rehashed is None:
+        return
+    if await repository.replace_hash(conn, client.client_id, client.secret_hash, check.rehashed):
+        log.info("client.secret_rehashed", client_id=client.client_id, scheme="hmac-sha256")
+
+
 async def authenticate(
     conn: Conn, hasher: SecretHasher, client_id: str, secret: str
 ) -> ClientRecord | None:
     """The active client with this id and secret, or None (unknown, wrong secret, revoked).
 
-    An unknown id costs the same work as a wrong secret. A secret still stored as an
-    earlier release's scrypt hash is stored again as `hasher` makes it, once it matched.
+    A secret still stored as an earlier release's scrypt hash is stored again as
+    `hasher` makes it, once it matched.
     """
-    client = await repository.get(conn, client_id)
-    stored = client.secret_hash if client is not None else None
-    verdict = await hasher.verify(secret, stored)
-    if client is None or not verdict.valid or not client.active:
-        return None
-    if verdict.rehashed is not None and await repository.replace_hash(
-        conn, client.client_id, client.secret_hash, verdict.rehashed
-    ):
-        log.info("client.secret_rehashed", client_id=client.client_id, scheme="hmac-sha256")
-    return client
+    check = await check_secret(hasher, await repository.get(conn, client_id), secret)
+    await store_rehashed(conn, check)
+    return check.client
