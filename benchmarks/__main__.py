@@ -55,7 +55,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--requests",
         type=int,
-        help="requests a run of cases 8 and 11 is sized for (default: 10000, quick 2000)",
+        help="requests a run of cases 8 and 15 is sized for (default: 10000, quick 2000)",
     )
     parser.add_argument("--out", type=Path, default=DOCS, help="where the report goes (docs/)")
     parser.add_argument(

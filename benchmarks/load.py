@@ -1,4 +1,4 @@
-"""Load generators for cases 8 and 11: `wrk` when it is on PATH, a lean asyncio client otherwise.
+"""Load generators for cases 8 and 15: `wrk` when it is on PATH, a lean asyncio client otherwise.
 
 Both keep a number of keep-alive connections busy for a number of seconds, each
 sending its next request (a GET, or a POST of a fixed body) as soon as the last

@@ -1,4 +1,4 @@
-"""Case 11: access tokens, `POST /oauth2/token`, on a `pond serve` process of the benchmark's own.
+"""Case 15: access tokens, `POST /oauth2/token`, on a `pond serve` process of the benchmark's own.
 
 The targets are absolute: at least `MIN_RATE` tokens a second with `CLIENTS`
 clients at once, p99 at most `P99_LIMIT`. `/healthz` runs under the same load
@@ -29,7 +29,7 @@ def _milliseconds(values: list[float]) -> str:
 
 
 def tokens(bench: Bench) -> list[Comparison]:
-    """Case 11: tokens against /healthz, `CLIENTS` at once, about `bench.requests` a run.
+    """Case 15: tokens against /healthz, `CLIENTS` at once, about `bench.requests` a run.
 
     Each run lasts the same whole seconds for both routes: what the slower one needs
     for `bench.requests` requests at its warm-up rate. A run's figure is seconds per
@@ -78,7 +78,7 @@ def tokens(bench: Bench) -> list[Comparison]:
     }
     return [
         Comparison(
-            case="11",
+            case="15",
             title=f"Access tokens: POST /oauth2/token, {CLIENTS} clients at once",
             pond=pond,
             reference=healthz,
