@@ -113,7 +113,7 @@ async def rotate(conn: Conn, settings: Settings, purposes: list[str]) -> list[Ro
             f"cannot rotate {', '.join(unknown) or 'nothing'}",
             hint="rotate the token key, the link secret, or both",
         )
-    await load_keyring(conn)  # a first rotation on a fresh database supersedes real keys
+    await load_keyring(conn)  # on a fresh database, make the keys there are to supersede
     done = []
     async with conn.transaction():
         await repository.lock(conn)
