@@ -30,7 +30,7 @@ def test_the_harness_writes_a_report_with_a_figure_for_every_case(tmp_path: Path
     assert raw["rows"] == 2000
     assert raw["size"] == "custom"
     cases = {case["case"]: case for case in raw["cases"]}
-    assert set(cases) == {str(n) for n in range(1, 15)}
+    assert set(cases) == {str(n) for n in range(1, 15)} | {"19"}
     for name, case in cases.items():
         assert isinstance(case["met"], bool)
         if name == "4":  # no reference tool: judged by its limits alone
@@ -47,6 +47,10 @@ def test_the_harness_writes_a_report_with_a_figure_for_every_case(tmp_path: Path
     assert "same files" in cases["7"]["notes"][0], "pond and curl must download the same bytes"
     assert "4 parts" in cases["7"]["notes"][0]
     assert [limit["limit"] for limit in cases["8"]["limits"]] == ["p99 ≤ 50 ms"]
+    assert [limit["limit"] for limit in cases["15"]["limits"]] == [
+        "≥ 500 tokens/s",
+        "p99 ≤ 50 ms",
+    ]
     assert raw["not_measured"] == []
 
     report = (out / "benchmarks.md").read_text()
