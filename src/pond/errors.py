@@ -17,6 +17,7 @@ The tree::
     ├── NotFound                   no such resource, or not yours (404)
     │   ├── SnapshotNotFound
     │   ├── ClientNotFound
+    │   ├── KeyNotFound            no server key with that kid
     │   └── WebhookNotFound
     ├── SnapshotGone               the snapshot outlived its retention (410)
     ├── IdempotencyConflict        an Idempotency-Key reused with another request (409)
@@ -112,6 +113,10 @@ class SnapshotNotFound(NotFound):
 
 class ClientNotFound(NotFound):
     code = "client_not_found"
+
+
+class KeyNotFound(NotFound):
+    code = "key_not_found"
 
 
 class SnapshotGone(PondError):

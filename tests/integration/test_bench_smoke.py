@@ -31,7 +31,7 @@ def test_the_harness_writes_a_report_with_a_figure_for_every_case(tmp_path: Path
     assert raw["size"] == "custom"
     cases = {case["case"]: case for case in raw["cases"]}
     # 13 and 14 repeat 1 and 11 at 2M rows, only when the benchmark is larger.
-    assert set(cases) == {str(n) for n in [*range(1, 13), *range(15, 19)]}
+    assert set(cases) == {str(n) for n in [*range(1, 13), *range(15, 20)]}
     for name, case in cases.items():
         assert isinstance(case["met"], bool)
         if name == "12":  # no reference tool: judged by its limit alone
@@ -54,6 +54,10 @@ def test_the_harness_writes_a_report_with_a_figure_for_every_case(tmp_path: Path
     assert "same files" in cases["7"]["notes"][0], "pond and curl must download the same bytes"
     assert "4 parts" in cases["7"]["notes"][0]
     assert [limit["limit"] for limit in cases["8"]["limits"]] == ["p99 ≤ 50 ms"]
+    assert [limit["limit"] for limit in cases["15"]["limits"]] == [
+        "≥ 500 tokens/s",
+        "p99 ≤ 50 ms",
+    ]
     assert raw["not_measured"] == []
 
     report = (out / "benchmarks.md").read_text()

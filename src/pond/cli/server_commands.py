@@ -80,7 +80,7 @@ def serve(
     with _database() as (settings, conninfo):
         logs.configure(settings.log_format)
         # Storage problems (no credentials, no endpoint, no bucket) stop start-up with a message.
-        check_at_start(open_store(settings, _with_connection(conninfo, load_keyring)))
+        check_at_start(open_store(settings, _with_connection(conninfo, load_keyring).link_signer()))
         app = create_app(settings, conninfo, run_worker=worker)
         serve_app(app, host, port, settings=settings)
 
@@ -97,7 +97,8 @@ def worker_command(
 
     with _database() as (settings, conninfo):
         logs.configure(settings.log_format)
-        store = open_store(settings, _with_connection(conninfo, load_keyring))
+        # Workers sign no links: the keys of start-up are enough for the store.
+        store = open_store(settings, _with_connection(conninfo, load_keyring).link_signer())
         check_at_start(store)
         runtime = JobRuntime(settings=settings, conninfo=conninfo, store=store)
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -6,7 +6,8 @@
 - `pond.export_parts` (queue `exports`, before new exports): a helper that takes
   a share of a running export's parts, in whichever worker picks it up.
 - `pond.maintenance` (every minute): deletes expired snapshots' files and marks
-  them expired, and hands jobs of dead workers back to the queue.
+  them expired, hands jobs of dead workers back to the queue, and retires the
+  signing keys superseded long enough ago that nothing they signed is valid.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import procrastinate
 import psycopg
 import structlog
 
+from pond.auth import rotation
 from pond.exports import coordinator, repository
 from pond.jobs.runtime import JobRuntime
 from pond.snapshots.repository import EXPORT_QUEUE, EXPORT_TASK
@@ -108,11 +110,18 @@ def expire_snapshots(conninfo: str, runtime: JobRuntime) -> int:
     return len(rows)
 
 
+async def retire_expired_keys(runtime: JobRuntime) -> list[str]:
+    """Retire the superseded keys whose tokens and links have all expired; their kids."""
+    async with await psycopg.AsyncConnection.connect(runtime.conninfo, autocommit=True) as conn:
+        return await rotation.retire_expired(conn, runtime.settings)
+
+
 async def maintenance(context: procrastinate.JobContext, timestamp: int) -> None:
-    """Retention and stalled-job recovery, once a minute."""
+    """Retention, stalled-job recovery and key retirement, once a minute."""
     runtime = _runtime(context)
     await asyncio.to_thread(expire_snapshots, runtime.conninfo, runtime)
     await recover_stalled(context.app)
+    await retire_expired_keys(runtime)
 
 
 async def recover_stalled(app: procrastinate.App) -> int:

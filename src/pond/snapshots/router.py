@@ -86,7 +86,7 @@ async def get_snapshot(request: Request) -> Response:
     then the checks run in the order of the other routes (401/403, 429,
     400, 404/410). With `?wait=` only the client is read first.
     """
-    claims = bearer.token_claims(request)
+    claims = await bearer.token_claims(request)
     state = app_state(request)
     wait_value = request.query_params.get("wait")
     snapshot_id = service.parse_id(request.path_params["snapshot_id"])

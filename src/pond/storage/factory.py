@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from pond.auth.keys import KeyRing
 from pond.downloads.signing import LinkSigner
 from pond.errors import ConfigError, StorageUnavailable
 from pond.settings import Settings
@@ -12,17 +11,18 @@ from pond.storage.base import ObjectStore
 from pond.storage.local import LocalStore
 
 
-def open_store(settings: Settings, keys: KeyRing) -> ObjectStore:
+def open_store(settings: Settings, signer: LinkSigner) -> ObjectStore:
     """The configured store: an `S3Store` for `s3://` URLs, else local files.
 
-    Raises `ConfigError` when S3 storage is asked for and no AWS credentials
-    are found; nothing is sent to S3 here (`check_at_start` does that).
+    The local store signs its links with `signer`. Raises `ConfigError` when S3
+    storage is asked for and no AWS credentials are found; nothing is sent to S3
+    here (`check_at_start` does that).
     """
     if settings.storage_url and settings.storage_url.startswith("s3:"):
         return open_s3_store(settings)
     root = settings.objects_dir.expanduser().resolve()
     root.mkdir(parents=True, exist_ok=True)
-    return LocalStore(root, LinkSigner(keys.link_kid, keys.link_secret))
+    return LocalStore(root, signer)
 
 
 def open_s3_store(settings: Settings) -> ObjectStore:
