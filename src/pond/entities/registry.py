@@ -117,9 +117,13 @@ class Entity:
         )
 
     def pages_query(self) -> sql.Composed:
-        """How many pages the table has now (no statistics needed). No bind parameter."""
+        """How many pages the table has now (no statistics needed; a partitioned table's
+        are its partitions'), and whether it can be sampled at all (a view cannot).
+        No bind parameter."""
         return sql.SQL(
-            "SELECT pg_relation_size({table}::regclass) / current_setting('block_size')::int"
+            "SELECT coalesce((SELECT sum(pg_relation_size(relid)) FROM pg_partition_tree(c.oid)),"
+            " pg_relation_size(c.oid)) / current_setting('block_size')::int,"
+            " c.relkind IN ('r', 'm', 'p') FROM pg_class c WHERE c.oid = {table}::regclass"
         ).format(table=sql.Literal(self.table))
 
     def boundary_query(self, *, after: bool, before: bool = False) -> sql.Composed:

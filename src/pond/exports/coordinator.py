@@ -129,7 +129,14 @@ def _work(work: _Run, *, wait: bool) -> int:
                         _export_taken(conn, work, *found)
                 if found is not None:
                     taken += 1
-                    publishing.publish_ready(conn, work.store, work.job)
+                    try:
+                        publishing.publish_ready(conn, work.store, work.job)
+                    except OSError as exc:  # the store refused a rename: the end tries again
+                        log.warning(
+                            "export.publish_deferred",
+                            snapshot_id=str(work.job.snapshot_id),
+                            reason=describe(exc),
+                        )
                     with work.wake:  # threads waiting for the last parts look again
                         work.wake.notify_all()
                     continue

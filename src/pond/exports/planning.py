@@ -61,15 +61,20 @@ class Sample:
 
     @property
     def estimate(self) -> int:
-        """How many rows the snapshot holds, as the sample tells."""
-        return len(self.keys) if self.exact else round(len(self.keys) / self.fraction)
+        """How many rows the snapshot holds, as the sample tells (0: it cannot tell)."""
+        if self.exact:
+            return len(self.keys)
+        return round(len(self.keys) / self.fraction) if self.fraction > 0 else 0
 
 
 def take_sample(conn: psycopg.Connection[Any], job: Job) -> Sample:
     """Read the sample inside `conn`'s transaction (the export's point-in-time view)."""
     entity = get_entity(job.entity)
     row = conn.execute(entity.pages_query()).fetchone()
-    pages = int(row[0]) if row is not None else 0
+    if row is None or not row[1]:
+        # A view cannot be sampled: one planned range, cut into parts as it is exported.
+        return Sample([], 0.0)
+    pages = int(row[0])
     percent = 100.0 if pages <= SAMPLE_PAGES else 100.0 * SAMPLE_PAGES / pages
     params = [percent, SAMPLE_SEED, *entity.where_params(job.org_id, job.start, job.end)]
     keys = [(r[0], r[1]) for r in conn.execute(entity.sample_query(), params)]
