@@ -17,10 +17,12 @@ from benchmarks import (
     client_case,
     download_case,
     export_case,
+    formats_case,
     gzip_case,
     memory_case,
     report,
     seed_case,
+    token_case,
     workers_case,
 )
 from benchmarks.environment import Bench, machine, prepare
@@ -38,6 +40,8 @@ CASES: dict[str, Callable[[Bench], list[Comparison]]] = {
     "get": api_case.authenticated_get,
     "memory": memory_case.compare,
     "workers": workers_case.compare,
+    "formats": formats_case.compare,
+    "token": token_case.tokens,
 }
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -53,7 +57,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--requests",
         type=int,
-        help="snapshot GETs a run of case 8 is sized for (default: 10000, quick 2000)",
+        help="requests a run of cases 8 and 15 is sized for (default: 10000, quick 2000)",
     )
     parser.add_argument("--out", type=Path, default=DOCS, help="where the report goes (docs/)")
     parser.add_argument(

@@ -18,7 +18,9 @@ import schemathesis
 from pond.webhooks.service import URL_PATTERN
 
 WEBHOOK_URL = re.compile(URL_PATTERN)
-AUTHORITY = re.compile(r"^(https?://)[^/?#]*")
+AUTHORITY = re.compile(r"^https?://[^/?#]*")
+# Allowed to the fuzzed server (`webhook_allow_cidrs`), over plain http; nothing listens.
+CLOSED_PORT = "http://127.0.0.1:9"
 
 
 def _instant(value: object) -> datetime | None:
@@ -45,9 +47,13 @@ def range_in_order(context: schemathesis.HookContext, body: Any) -> bool:
 def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwargs: Any) -> None:
     """A webhook the fuzzer registers points at a closed port of this machine.
 
-    Its snapshots complete, so pond posts their events to every endpoint: a URL
-    drawn from the document's pattern (`https://0.com/`, say) must not send them
-    anywhere. The URL stays one the pattern accepts; invalid ones are left as drawn.
+    The document's pattern is the form of a URL; where it may reach (public
+    addresses over https, plain http only to the operator's allowed ranges) it
+    says in words. A URL drawn from the pattern (`https://0.com/`, say) becomes
+    `http://127.0.0.1:9/...`, which the fuzzed server allows: pond looks up no
+    name and its events for completed snapshots go nowhere. The URL stays one the
+    pattern accepts; invalid ones are left as drawn (pond refuses them by their
+    form, before any look-up).
     """
     if case.method.upper() != "POST" or case.operation.path != "/insights/webhooks":
         return
@@ -57,7 +63,7 @@ def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwar
         and isinstance(body.get("url"), str)
         and WEBHOOK_URL.fullmatch(body["url"])
     ):
-        body["url"] = AUTHORITY.sub(r"\g<1>127.0.0.1:9", body["url"], count=1)
+        body["url"] = AUTHORITY.sub(CLOSED_PORT, body["url"], count=1)
 
 
 @schemathesis.hook("filter_body").apply_to(method="POST", path="/insights/snapshots")

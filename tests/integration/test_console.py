@@ -312,3 +312,29 @@ def test_the_create_form_passes_gzip_and_columns(
     bad = browser.post("/console/snapshots", data={**form, "columns": "id,colour"})
     assert bad.status_code == 400
     assert "colour" in bad.text
+
+
+def test_the_create_form_offers_parquet_and_json_lines(
+    pond_server: RunningServer,
+    browser: httpx.Client,
+    client_credentials: Callable[[str], tuple[str, str]],
+) -> None:
+    seeding.seed(
+        pond_server.conninfo, org="acme", start=parse_instant("f", FROM),
+        end=parse_instant("t", TO), count=30,
+    )  # fmt: skip
+    assert sign_in(browser, *client_credentials("acme")).status_code == 303
+    page = browser.get("/console")
+    assert '<option value="parquet"' in page.text
+    assert '<option value="ndjson"' in page.text
+    base = {"created_at_from": FROM, "created_at_to": TO}
+    for fmt, name in (("parquet", "event_000.parquet"), ("ndjson", "event_000.ndjson.gz")):
+        # gzip applies to JSON Lines; Parquet is compressed inside and ignores the box.
+        form = {**base, "format": fmt, "gzip": "1", "csrf_token": csrf(browser)}
+        created = browser.post("/console/snapshots", data=form)
+        assert created.status_code == 303, created.text
+        fragment = wait_final(browser, created.headers["location"].rsplit("/", 1)[1])
+        link = re.search(rf'href="(http[^"]+{re.escape(name)}[^"]*)"', fragment)
+        assert link is not None, fragment
+        body = httpx.get(link[1].replace("&amp;", "&")).content
+        assert body.startswith(b"PAR1" if fmt == "parquet" else b"\x1f\x8b")

@@ -102,8 +102,14 @@ def test_schemathesis_with_every_check_and_phase_finds_nothing(
 ) -> None:
     # No brute-force limit (after ten failures the token endpoint would answer only 429,
     # test_token_throttle.py has that) and no rate limit; a small cap on running snapshots
-    # keeps the export queue short, so a long-poll on a new snapshot ends early.
-    server = start_server(token_failure_limit=0, rate_limit_per_minute=0, max_active_snapshots=8)
+    # keeps the export queue short, so a long-poll on a new snapshot ends early. Webhooks
+    # may reach 127.0.0.1 only, where the hooks send every URL the fuzzer registers.
+    server = start_server(
+        token_failure_limit=0,
+        rate_limit_per_minute=0,
+        max_active_snapshots=8,
+        webhook_allow_cidrs="127.0.0.1/32",
+    )
     tokens = {org: token(server, client_credentials(org)) for org in ("acme", "globex")}
 
     run = fuzz(server.base_url, config_file(tmp_path, tokens), tmp_path)

@@ -9,6 +9,7 @@ from typing import Any
 
 from pond.api.openapi_responses import (
     DATABASE,
+    RETRY_AFTER,
     UNAUTHENTICATED,
     body_limits,
     error,
@@ -196,8 +197,16 @@ def paths() -> dict[str, Any]:
         "/readyz": {
             "get": {
                 "operationId": "readyz",
-                "summary": "Readiness: the database answers too",
-                "responses": {**health, **DATABASE},
+                "summary": "Readiness: the database and the object store answer too",
+                "responses": {
+                    **health,
+                    "503": error(
+                        "`service_unavailable`: the database cannot be reached;"
+                        " `storage_unavailable`: the object store cannot be used (the"
+                        " description says why). Retry.",
+                        RETRY_AFTER,
+                    ),
+                },
             }
         },
         "/openapi.json": {

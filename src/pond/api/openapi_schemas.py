@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from pond.entities import exported
-from pond.exports.options import COMPRESSIONS, FORMATS
+from pond.exports.options import COMPRESSIONS, FORMAT_COMPRESSIONS, FORMATS
 from pond.snapshots.dates import FIRST_YEAR, LAST_YEAR, MAX_LENGTH, YEAR_PATTERN
 
 SCOPE = "pond/insights.snapshots"
@@ -108,7 +108,9 @@ def _create_snapshot(*, json: bool) -> dict[str, Any]:
                     "type": "string",
                     "enum": [*FORMATS, ""],
                     "default": "csv",
-                    "description": "pond: the file format; CSV (also when empty) is the only one.",
+                    "description": "pond: the file format: CSV with a header (`event_000`;"
+                    " also when empty), Parquet typed from the entity's columns"
+                    " (`event_000.parquet`) or JSON Lines (`event_000.ndjson`).",
                 },
                 json=json,
             ),
@@ -116,13 +118,32 @@ def _create_snapshot(*, json: bool) -> dict[str, Any]:
                 {
                     "type": "string",
                     "enum": [*COMPRESSIONS, ""],
-                    "description": "pond: `gzip` each part (objects are then named"
-                    " `event_000.csv.gz`); empty for none.",
+                    "description": "pond: `gzip` for CSV and JSON Lines (objects then end in"
+                    " `.gz`); the page codec for Parquet: `zstd` (its default), `snappy` or"
+                    " `none`. Empty for the format's default. Another pairing is a 400.",
                 },
                 json=json,
             ),
             "columns": optional(chosen, json=json),
         },
+        "allOf": [_compression_by_format(json=json)],
+    }
+
+
+def _compression_by_format(*, json: bool) -> dict[str, Any]:
+    """`compression` as `format` allows it: Parquet's page codecs; for any other format
+    (CSV also when `format` is absent or empty) what they all take, gzip."""
+    parquet = {"required": ["format"], "properties": {"format": {"const": "parquet"}}}
+    others = [FORMAT_COMPRESSIONS[fmt] for fmt in FORMATS if fmt != "parquet"]
+
+    def allowed(named: list[str]) -> dict[str, Any]:
+        enum = optional({"type": "string", "enum": [*named, ""]}, json=json)
+        return {"properties": {"compression": enum}}
+
+    return {
+        "if": parquet,
+        "then": allowed([c for c in FORMAT_COMPRESSIONS["parquet"] if c is not None]),
+        "else": allowed([c for c in COMPRESSIONS if all(c in taken for taken in others)]),
     }
 
 
@@ -169,11 +190,49 @@ def _item() -> dict[str, Any]:
                 "pattern": "^[0-9a-f]{64}$",
                 "description": "pond: SHA-256 of the part, hex.",
             },
+            "format": {
+                "type": "string",
+                "enum": list(FORMATS),
+                "description": "pond, with details: the part's file format.",
+            },
+            "columns": {
+                "type": "array",
+                "items": ref("Column"),
+                "description": "pond, with details: the part's columns, in order, with types.",
+            },
             "reason": {"type": "string", "description": "pond: why a failed export failed."},
             "rows_exported": {
                 "type": "integer",
                 "minimum": 0,
                 "description": "pond, with details: rows written so far by a running export.",
+            },
+            "run": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "pond, with details: the run of the export (1 for the first"
+                " attempt) that wrote the part, or that is running. A part seen while a run"
+                " is in progress belongs to that run only.",
+            },
+        },
+    )
+
+
+def _column() -> dict[str, Any]:
+    return obj(
+        ["name", "type", "db_type"],
+        {
+            "name": {"type": "string", "example": "created_at"},
+            "type": {
+                "type": "string",
+                "example": "timestamp[us, tz=UTC]",
+                "description": "The Arrow type, as pyarrow names it: int16, int32, int64,"
+                " float, double, bool, string, decimal128(P, S), date32[day], time64[us],"
+                " timestamp[us], timestamp[us, tz=UTC]. Parquet parts hold exactly this type.",
+            },
+            "db_type": {
+                "type": "string",
+                "example": "timestamp with time zone",
+                "description": "The column's PostgreSQL type (json and jsonb are JSON text).",
             },
         },
     )
@@ -190,6 +249,11 @@ def schemas() -> dict[str, Any]:
                 "type": "array",
                 "items": {"type": "string"},
                 "description": "pond: only when the creation chose columns.",
+            },
+            "format": {
+                "type": "string",
+                "enum": [fmt for fmt in FORMATS if fmt != "csv"],
+                "description": "pond: only when the creation asked for a format other than CSV.",
             },
             "compression": {
                 "type": "string",
@@ -226,10 +290,21 @@ def schemas() -> dict[str, Any]:
             },
         ),
         "Query": query,
+        "Column": _column(),
         "Item": _item(),
         "Snapshot": obj(
             ["href", "items"],
-            {"href": URL, "items": {"type": "array", "minItems": 1, "items": ref("Item")}},
+            {
+                "href": URL,
+                "items": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": ref("Item"),
+                    "description": "One item per part once the export is over. Before: one"
+                    " pending or running item; with `details`, a running snapshot lists the"
+                    " parts finished so far (complete items) and then its one running item.",
+                },
+            },
         ),
         "Accepted": obj(
             ["result", "snapshot"],

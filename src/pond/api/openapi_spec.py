@@ -199,8 +199,11 @@ def _snapshot_paths() -> dict[str, Any]:
                         "name": "details",
                         "in": "query",
                         "schema": {"type": "boolean"},
-                        "description": "pond: add `expires_at` and `sha256` to complete items"
-                        " (without it the answer is exactly the documented one).",
+                        "description": "pond: add `expires_at`, `sha256`, `run`, `format` and"
+                        " the typed `columns` to complete items, and list the parts of a running"
+                        " export finished so far before its running item, which carries"
+                        " `rows_exported` and `run` (without it the answer is exactly the"
+                        " documented one).",
                     },
                 ],
                 "responses": {

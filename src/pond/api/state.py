@@ -14,6 +14,9 @@ from starlette.requests import Request
 from pond.api.batching import Batcher
 from pond.auth.keys import KeyRing
 from pond.auth.tokens import TokenClaims
+from pond.auth.watcher import KeyWatcher
+from pond.clients import repository as client_repository
+from pond.clients.repository import ClientRecord
 from pond.downloads.signing import LinkSigner
 from pond.settings import Settings
 from pond.snapshots import repository
@@ -25,22 +28,42 @@ from pond.storage.base import ObjectStore
 class AppState:
     settings: Settings
     pool: AsyncConnectionPool[Any]
+    # The keys in use: replaced whole by `use_keys` when the database's change.
     keys: KeyRing
     store: ObjectStore
+    # Shared with the local object store, which signs links with it.
     signer: LinkSigner
     # Tokens whose signature this process verified, by (token, issuer): see pond.auth.bearer.
     verified_tokens: dict[tuple[str, str | None], TokenClaims] = field(default_factory=dict)
     # What snapshot GETs read, in batches of the requests that arrive together.
     lookups: Batcher[LookupKey, Lookup] = field(init=False)
+    # The clients that token requests name, read the same way.
+    clients: Batcher[str, ClientRecord | None] = field(init=False)
+    # Follows the database's keys; `run()` it for as long as the app serves.
+    watcher: KeyWatcher = field(init=False)
 
     def __post_init__(self) -> None:
         pool = self.pool
+        self.watcher = KeyWatcher(pool, self.keys, self.use_keys)
 
         async def load(keys: list[LookupKey]) -> dict[LookupKey, Lookup]:
             async with autocommit(pool) as conn:
                 return await repository.lookup_many(conn, keys)
 
         self.lookups = Batcher(load)
+
+        async def load_clients(client_ids: list[str]) -> dict[str, ClientRecord | None]:
+            async with autocommit(pool) as conn:
+                return await client_repository.get_many(conn, client_ids)
+
+        self.clients = Batcher(load_clients)
+
+    def use_keys(self, ring: KeyRing) -> None:
+        """Sign and verify with `ring` from now on."""
+        self.keys = ring
+        ring.use_links(self.signer)
+        # A remembered verification may rest on a key just retired: verify afresh.
+        self.verified_tokens.clear()
 
 
 @contextlib.asynccontextmanager

@@ -6,8 +6,9 @@ from typing import Any
 
 from pond.api.openapi_responses import BEARER, DATABASE, NO_STORE, body_limits, error, json_answer
 from pond.api.openapi_schemas import DATE, obj, one_of_list, optional, ref
+from pond.webhooks.egress import MAX_URL
 from pond.webhooks.router import MAX_BODY
-from pond.webhooks.service import EVENT_TYPES, MAX_ENDPOINTS_PER_ORG, MAX_URL, URL_PATTERN
+from pond.webhooks.service import EVENT_TYPES, MAX_ENDPOINTS_PER_ORG, URL_PATTERN
 
 
 def schemas() -> dict[str, Any]:
@@ -67,9 +68,12 @@ def _create(*, json: bool) -> dict[str, Any]:
                 "maxLength": MAX_URL,
                 "pattern": URL_PATTERN,
                 "example": "https://example.com/pond-hook",
-                "description": "https to a host name or IPv4 address (plain http only to"
-                " localhost, 127.0.0.1 or [::1]); printable ASCII, no credentials, no"
-                " #fragment.",
+                "description": "An absolute URL of printable ASCII, no credentials, no"
+                " #fragment. It must reach a public address over https; plain http, and"
+                " private, loopback or link-local addresses, only inside the operator's"
+                " `POND_WEBHOOK_ALLOW_CIDRS`. Names of this machine (`localhost`) and of"
+                " cloud metadata services are refused. A URL of this pattern that breaks"
+                " these rules is a 400 `invalid_webhook_url`.",
             },
             "events": optional(events, json=json),
         },
@@ -106,8 +110,9 @@ def paths() -> dict[str, Any]:
                         "links": delete_link,
                     },
                     "400": error(
-                        "`invalid_webhook_url`, `invalid_request` (bad events),"
-                        " `missing_content_type`."
+                        "`invalid_webhook_url` (not of the pattern, not https, or an address"
+                        " or name webhooks may not reach: loopback, private, link-local,"
+                        " metadata, ...), `invalid_request` (bad events), `missing_content_type`."
                     ),
                     **BEARER,
                     **body_limits(f"{MAX_BODY // 1024} KiB", "a form or JSON"),
