@@ -53,11 +53,15 @@ def conform(spec: dict[str, Any], schema: dict[str, Any], value: Any, where: str
 
 
 def check(spec: dict[str, Any], path: str, method: str, answer: httpx.Response) -> None:
-    """The answer's status is documented for the operation, and its JSON body fits."""
+    """The answer's status and media type are documented for the operation, and its JSON
+    body fits."""
     responses = spec["paths"][path][method]["responses"]
     status = str(answer.status_code)
     assert status in responses, f"{method.upper()} {path} answered {status}: not in the spec"
     content = responses[status].get("content", {})
+    if content and answer.content:
+        media_type = answer.headers["content-type"].split(";")[0].strip()
+        assert media_type in content, (path, status, media_type, list(content))
     if "application/json" in content:
         assert answer.headers["content-type"].startswith("application/json")
         conform(spec, content["application/json"]["schema"], answer.json(), f"{path} {status}")

@@ -17,7 +17,7 @@ from pond.api.openapi_responses import (
     json_answer,
 )
 from pond.events.ingest import CSV_TYPES, NDJSON_TYPES
-from pond.storage.local import PART_NAME
+from pond.storage.local import CONTENT_TYPES, PART_NAME
 
 _XML = {"application/xml": {"schema": {"type": "string"}}}
 
@@ -89,9 +89,10 @@ def _download() -> dict[str, Any]:
             "parameters": [*signed, *ranges],
             "responses": {
                 "200": {
-                    "description": "The part: CSV, or gzip for a compressed one.",
+                    "description": "The part: CSV, Parquet, JSON Lines, or gzip for a"
+                    " compressed CSV or JSON Lines part.",
                     "headers": {**stored, "Content-Length": header("Bytes.", "integer")},
-                    "content": {"text/csv": {}, "application/gzip": {}},
+                    "content": {media_type: {} for media_type in CONTENT_TYPES.values()},
                 },
                 "206": {
                     "description": "The `Range` asked for.",
@@ -168,7 +169,17 @@ def paths() -> dict[str, Any]:
             "get": {
                 "operationId": "jwks",
                 "summary": "The public keys that verify access tokens",
-                "responses": {"200": json_answer("A JSON Web Key Set.", "JWKS")},
+                "description": "Every token key not retired, the one that signs first: after"
+                " a rotation (`pond keys rotate`) the previous key stays listed until the"
+                " tokens it signed have expired. A verifier that meets a `kid` it does not"
+                " know fetches this again.",
+                "responses": {
+                    "200": json_answer(
+                        "A JSON Web Key Set.",
+                        "JWKS",
+                        {"Cache-Control": header("`max-age=300`: cached for up to 5 minutes.")},
+                    )
+                },
             }
         },
         "/.well-known/openid-configuration": {

@@ -274,7 +274,25 @@ def schemas() -> dict[str, Any]:
             },
         ),
         "TokenRequest": _token_request(),
-        "JWKS": obj(["keys"], {"keys": {"type": "array", "items": {"type": "object"}}}),
+        "JWKS": obj(
+            ["keys"],
+            {
+                "keys": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["kty", "kid", "alg", "use", "n", "e"],
+                        "properties": {
+                            "kty": {"type": "string", "enum": ["RSA"]},
+                            "alg": {"type": "string", "enum": ["RS256"]},
+                            "use": {"type": "string", "enum": ["sig"]},
+                        },
+                    },
+                    "description": "The signing key first, then any not yet retired.",
+                }
+            },
+        ),
         "OpenIDConfiguration": obj(
             ["issuer", "token_endpoint", "jwks_uri"],
             dict.fromkeys(("issuer", "token_endpoint", "jwks_uri"), URL)

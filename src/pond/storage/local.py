@@ -15,7 +15,8 @@ from pond.downloads.signing import LinkSigner
 from pond.errors import StorageUnavailable
 from pond.storage.base import StoredObject
 
-# A part's name: `event_000`, `event_000.csv.gz`; the OpenAPI description states it too.
+# A part's name: `event_000`, `event_000.csv.gz`, `event_000.parquet`; the OpenAPI
+# description states it too.
 PART_NAME = r"[a-z][a-z0-9_]{0,62}(\.[a-z0-9.]{1,16})?"
 _KEY = re.compile(rf"^[0-9a-f-]{{36}}/{PART_NAME}$")
 _STAGING_PREFIX = ".staging-"
@@ -28,7 +29,7 @@ def check_key(key: str) -> str:
     return key
 
 
-_CONTENT_TYPES = {
+CONTENT_TYPES = {
     ".gz": "application/gzip",
     ".csv": "text/csv",
     ".parquet": "application/vnd.apache.parquet",
@@ -39,7 +40,7 @@ _CONTENT_TYPES = {
 def content_type(name: str) -> str:
     """A part's media type by its file name: `text/csv`, `application/gzip` for `.csv.gz`
     and `.ndjson.gz`, `application/vnd.apache.parquet`, `application/x-ndjson`."""
-    for suffix, media_type in _CONTENT_TYPES.items():
+    for suffix, media_type in CONTENT_TYPES.items():
         if name.endswith(suffix):
             return media_type
     return "application/octet-stream"
