@@ -9,8 +9,10 @@ import httpx
 import pytest
 from starlette.routing import Route
 
+from pond.events import seeding
+from pond.snapshots.dates import parse_instant
 from tests.conftest import RunningServer
-from tests.integration.helpers import bearer, schedule, wait_done
+from tests.integration.helpers import FROM, TO, bearer, schedule, wait_done
 
 Creds = Callable[[str], tuple[str, str]]
 
@@ -154,6 +156,49 @@ def test_live_answers_match_the_spec(
     check(spec, one, "get", httpx.get(href, headers=bearer(token)))
     check(spec, "/openapi.json", "get", httpx.get(f"{base}/openapi.json"))
     check(spec, "/docs", "get", httpx.get(f"{base}/docs"))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"format": "parquet", "compression": "snappy"},
+        {"format": "ndjson", "compression": "gzip", "columns": ["id", "created_at"]},
+    ],
+    ids=["parquet", "ndjson-gzip"],
+)
+def test_typed_formats_with_details_match_the_spec(
+    spec: dict[str, Any],
+    pond_server: RunningServer,
+    client_credentials: Creds,
+    options: dict[str, Any],
+) -> None:
+    base = pond_server.base_url
+    start, end = parse_instant("f", FROM), parse_instant("t", TO)
+    seeding.seed(pond_server.conninfo, org="acme", start=start, end=end, count=50)
+    token_answer = httpx.post(
+        pond_server.token_url,
+        auth=client_credentials("acme"),
+        data={"grant_type": "client_credentials"},
+    )
+    token = token_answer.json()["access_token"]
+    snapshots = "/insights/snapshots"
+    created = httpx.post(
+        f"{base}{snapshots}",
+        headers=bearer(token),
+        json={"created_at_from": FROM, "created_at_to": TO, **options},
+    )
+    check(spec, snapshots, "post", created)
+    href = created.json()["snapshot"]["href"]
+    wait_done(href, token)
+
+    detailed = httpx.get(href, params={"details": "true"}, headers=bearer(token))
+    check(spec, "/insights/snapshots/{snapshot_id}", "get", detailed)
+    (item,) = detailed.json()["items"]
+    assert (item["format"], item["run"]) == (options["format"], 1)
+    assert item["columns"]
+    assert item["query"]["compression"] == options["compression"]
+    check(spec, snapshots, "get", httpx.get(f"{base}{snapshots}", headers=bearer(token)))
+    check(spec, "/objects/{snapshot_id}/{name}", "get", httpx.get(item["href"]))
 
 
 def test_docs_page_is_self_contained_and_lists_every_route(

@@ -28,6 +28,7 @@ from pond.snapshots.dates import parse_instant
 from pond.storage.local import LocalStore
 from tests.conftest import RunningServer
 from tests.integration.helpers import FROM, TO, bearer, schedule
+from tests.integration.test_openapi import check
 
 Creds = Callable[[str], tuple[str, str]]
 
@@ -99,7 +100,10 @@ def test_finished_parts_are_listed_with_details_while_the_plain_answer_stays_doc
                 }
             ],
         }
-        items = httpx.get(href, params={"details": "true"}, headers=bearer(token)).json()["items"]
+        detailed = httpx.get(href, params={"details": "true"}, headers=bearer(token))
+        spec = httpx.get(f"{idle.base_url}/openapi.json").json()
+        check(spec, "/insights/snapshots/{snapshot_id}", "get", detailed)
+        items = detailed.json()["items"]
         assert [item["state"] for item in items] == ["complete", "complete", "running"]
         running = items[-1]
         assert running["href"] is None
