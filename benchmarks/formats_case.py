@@ -18,10 +18,10 @@ import uuid
 import psycopg
 
 from benchmarks.environment import END, START, Bench
-from benchmarks.export_case import PART_MAX_ROWS, export_sql, new_snapshot, store
+from benchmarks.inprocess import PART_MAX_ROWS, export_sql, new_snapshot, store
 from benchmarks.measure import Comparison, Series, alternate, timed
 from pond.entities import EVENT
-from pond.exports import exporter
+from pond.exports import coordinator
 from pond.exports.formats import columns_of, parquet
 from pond.exports.options import ExportOptions
 from pond.settings import Settings
@@ -42,7 +42,9 @@ def run_export(bench: Bench, fmt: str, sizes: dict[str, int]) -> float:
     sid = _snapshot(bench, fmt)
     objects = store(bench)
     seconds = timed(
-        lambda: exporter.run(bench.conninfo, objects, sid, max_rows=PART_MAX_ROWS, streams=STREAMS)
+        lambda: coordinator.run(
+            bench.conninfo, objects, sid, max_rows=PART_MAX_ROWS, streams=STREAMS
+        )
     )
     with psycopg.connect(bench.conninfo) as conn:
         row = conn.execute(

@@ -9,6 +9,7 @@ import psycopg
 
 from benchmarks.environment import END, START, Bench
 from pond.downloads.signing import LinkSigner
+from pond.entities import EVENT
 from pond.settings import Settings
 from pond.storage.local import LocalStore
 
@@ -30,3 +31,9 @@ def new_snapshot(bench: Bench, start: object = START, end: object = END) -> uuid
 
 def store(bench: Bench) -> LocalStore:
     return LocalStore(bench.work_dir / "objects", LinkSigner("bench", b"b" * 32))
+
+
+def export_sql(bench: Bench) -> str:
+    """The exporter's own SELECT of the benchmark organisation's rows, values inlined."""
+    with psycopg.connect(bench.conninfo) as conn:
+        return psycopg.ClientCursor(conn).mogrify(EVENT.export_query(), (bench.org_id, START, END))

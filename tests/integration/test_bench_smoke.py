@@ -54,7 +54,7 @@ def test_the_harness_writes_a_report_with_a_figure_for_every_case(tmp_path: Path
     assert "same files" in cases["7"]["notes"][0], "pond and curl must download the same bytes"
     assert "4 parts" in cases["7"]["notes"][0]
     assert [limit["limit"] for limit in cases["8"]["limits"]] == ["p99 ≤ 50 ms"]
-    assert [limit["limit"] for limit in cases["15"]["limits"]] == [
+    assert [limit["limit"] for limit in cases["19"]["limits"]] == [
         "≥ 500 tokens/s",
         "p99 ≤ 50 ms",
     ]

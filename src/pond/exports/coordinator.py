@@ -202,6 +202,13 @@ def export(
             with Progress(conninfo, job.snapshot_id) as progress:
                 work = _Run(conninfo, store, job, snapshot, progress, max_rows)
                 _in_threads(work, streams, wait=True)
+        # Every part is done or failed for good, so no writer of this run is left: what a
+        # writer that died staged is removed before the snapshot is published (after it, a
+        # coordinator killed in between would leave it behind for good).
+        try:
+            store.discard_unfinished(str(job.snapshot_id))
+        except OSError as exc:  # retention deletes them with the snapshot anyway
+            log.warning("export.cleanup_failed", snapshot_id=str(job.snapshot_id), reason=str(exc))
         return publishing.publish(control, store, job)
 
 
@@ -279,12 +286,6 @@ def run(
             conninfo, conn, store, job, max_rows=max_rows, streams=streams, helpers=helpers
         )
     published = parts is not None
-    if published:
-        # A helper that died mid-part left its staged bytes behind; its part was redone.
-        try:
-            store.discard_unfinished(str(snapshot_id))
-        except OSError as exc:  # retention deletes them with the snapshot anyway
-            log.warning("export.cleanup_failed", snapshot_id=str(snapshot_id), reason=str(exc))
     parts = parts or []
     done = [p for p in parts if p.stored is not None]
     log.info(
