@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import httpx
+import psycopg
 
-from pond.snapshots.limits import RateLimiter
+from pond.limits import repository
+from pond.limits.repository import Taken
 from tests.conftest import RunningServer
 from tests.integration.helpers import bearer, schedule
 
@@ -18,17 +21,39 @@ def token_at(server: RunningServer, creds: tuple[str, str]) -> str:
     return str(answer.json()["access_token"])
 
 
-def test_the_bucket_refills_at_the_configured_rate() -> None:
-    now = [0.0]
-    limiter = RateLimiter(60, clock=lambda: now[0])
-    assert [limiter.take("a") for _ in range(60)] == [0.0] * 60
-    assert limiter.take("a") == 1.0
-    assert limiter.take("b") == 0.0
-    now[0] = 0.5
-    assert limiter.take("a") == 0.5
-    now[0] = 1.0
-    assert limiter.take("a") == 0.0
-    assert RateLimiter(0).take("a") == 0.0
+def take(conninfo: str, asked: dict[str, int], per_minute: int) -> dict[str, Taken]:
+    async def go() -> dict[str, Taken]:
+        async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+            return await repository.take(conn, asked, per_minute)
+
+    return asyncio.run(go())
+
+
+def test_the_shared_bucket_spends_a_minute_at_once_then_refills_at_the_rate(
+    conninfo: str,
+) -> None:
+    # 61 requests of one client in one statement: a minute's worth goes ahead.
+    first = take(conninfo, {"a": 61, "b": 1}, 60)
+    assert first["a"].granted == 60
+    assert 0.99 <= first["a"].wait <= 1.0
+    assert first["b"].granted == 1
+    refused = take(conninfo, {"a": 1}, 60)["a"]
+    assert refused.granted == 0
+    assert 0 < refused.wait <= 1.0
+    # Half a second later (the bucket moved back in time): still nothing for a...
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("UPDATE rate_limits SET tat = tat - 0.5 WHERE key = 'a'")
+    assert take(conninfo, {"a": 1}, 60)["a"].granted == 0
+    # ... and one more second: exactly one more request, a second's worth.
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("UPDATE rate_limits SET tat = tat - 1 WHERE key = 'a'")
+    assert take(conninfo, {"a": 2}, 60)["a"].granted == 1
+    # A bucket untouched for a minute is full again, and the maintenance task forgets it.
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("UPDATE rate_limits SET tat = tat - 61")
+        assert repository.delete_stale(conn) == 2
+        assert conn.execute("SELECT count(*) FROM rate_limits").fetchone() == (0,)
+    assert take(conninfo, {"a": 60}, 60)["a"].granted == 60
 
 
 def test_a_client_over_its_rate_gets_429_with_retry_after(

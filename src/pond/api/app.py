@@ -31,6 +31,7 @@ from pond.events import router as events_router
 from pond.jobs.runtime import JobRuntime
 from pond.settings import Settings
 from pond.snapshots import router as snapshots_router
+from pond.snapshots.changes import SnapshotChanges
 from pond.storage.factory import open_store
 from pond.webhooks.router import routes as webhook_routes
 
@@ -76,8 +77,10 @@ def create_app(settings: Settings, conninfo: str, *, run_worker: bool = True) ->
             keys = await load_keyring(conn)
         store = open_store(settings, keys)
         signer = LinkSigner(keys.link_kid, keys.link_secret)
+        changes = SnapshotChanges(conninfo)
+        changes.start()
         app.state.pond = AppState(
-            settings=settings, pool=pool, keys=keys, store=store, signer=signer
+            settings=settings, pool=pool, keys=keys, store=store, signer=signer, changes=changes
         )
         worker: asyncio.Task[None] | None = None
         if run_worker:
@@ -97,6 +100,7 @@ def create_app(settings: Settings, conninfo: str, *, run_worker: bool = True) ->
                 worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
+            await changes.stop()
             await pool.close()
 
     routes = [

@@ -13,10 +13,13 @@ from starlette.requests import Request
 
 from pond.api.batching import Batcher
 from pond.auth.keys import KeyRing
+from pond.auth.throttle import FailureThrottle
 from pond.auth.tokens import TokenClaims
 from pond.downloads.signing import LinkSigner
+from pond.limits.rate import SharedRate
 from pond.settings import Settings
 from pond.snapshots import repository
+from pond.snapshots.changes import SnapshotChanges
 from pond.snapshots.repository import Lookup, LookupKey
 from pond.storage.base import ObjectStore
 
@@ -28,10 +31,16 @@ class AppState:
     keys: KeyRing
     store: ObjectStore
     signer: LinkSigner
+    # News of snapshots from the database, for requests that wait: see pond.snapshots.changes.
+    changes: SnapshotChanges
     # Tokens whose signature this process verified, by (token, issuer): see pond.auth.bearer.
     verified_tokens: dict[tuple[str, str | None], TokenClaims] = field(default_factory=dict)
     # What snapshot GETs read, in batches of the requests that arrive together.
     lookups: Batcher[LookupKey, Lookup] = field(init=False)
+    # The per-client rate, counted in the database: see pond.snapshots.limits.
+    rate_limit: SharedRate = field(init=False)
+    # Failed token requests, counted in the database: see pond.auth.throttle.
+    token_throttle: FailureThrottle = field(init=False)
 
     def __post_init__(self) -> None:
         pool = self.pool
@@ -41,6 +50,11 @@ class AppState:
                 return await repository.lookup_many(conn, keys)
 
         self.lookups = Batcher(load)
+        settings = self.settings
+        self.rate_limit = SharedRate(lambda: autocommit(pool), settings.rate_limit_per_minute)
+        self.token_throttle = FailureThrottle(
+            lambda: autocommit(pool), settings.token_failure_limit, settings.token_failure_window
+        )
 
 
 @contextlib.asynccontextmanager

@@ -15,7 +15,6 @@ from starlette.types import Message
 
 from pond.api.state import app_state, base_url
 from pond.auth import credentials, tokens
-from pond.auth.throttle import FailureThrottle
 from pond.clients import repository
 from pond.errors import OAuthError
 
@@ -64,22 +63,11 @@ async def _bounded_form(request: Request) -> FormData:
     return await Request(request.scope, replay).form(max_files=0, max_fields=20)
 
 
-def _throttle(request: Request) -> FailureThrottle:
-    """This application's failure counts, made on first use (each test server starts afresh)."""
-    settings = app_state(request).settings
-    limit, window = settings.token_failure_limit, settings.token_failure_window
-    throttle: FailureThrottle | None = getattr(request.app.state, "pond_token_throttle", None)
-    if throttle is None or (throttle.limit, throttle.window) != (limit, window):
-        throttle = FailureThrottle(limit, window)
-        request.app.state.pond_token_throttle = throttle
-    return throttle
-
-
 async def token(request: Request) -> Response:
     """Trade client credentials for an access token (RFC 6749 section 4.4)."""
-    throttle = _throttle(request)
+    state = app_state(request)
+    throttle = state.token_throttle
     address = f"ip:{request.client.host if request.client else 'unknown'}"
-    throttle.check(address)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != _FORM:
         raise OAuthError("invalid_request", f"the body must be {_FORM}")
@@ -107,19 +95,17 @@ async def token(request: Request) -> Response:
             # PostgreSQL text cannot hold NUL: such an id cannot exist, so do not ask.
             raise OAuthError("invalid_client", "client authentication failed")
     except OAuthError:
-        throttle.fail(address)
+        await throttle.fail(address)
         raise
     # Checked before the secret, so that the right one is refused too while it lasts.
-    throttle.check(f"id:{client_id}")
+    await throttle.check(address, f"id:{client_id}")
 
-    state = app_state(request)
     async with state.pool.connection() as conn:
         client = await repository.get(conn, client_id)
     stored = client.secret_hash if client is not None else None
     valid = await asyncio.to_thread(credentials.verify_secret, secret, stored)
     if client is None or not valid or not client.active:
-        throttle.fail(address)
-        throttle.fail(f"id:{client_id}")
+        await throttle.fail(address, f"id:{client_id}")
         raise OAuthError("invalid_client", "client authentication failed")
 
     requested = form.get("scope")

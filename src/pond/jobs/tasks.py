@@ -6,7 +6,8 @@
 - `pond.export_parts` (queue `exports`, before new exports): a helper that takes
   a share of a running export's parts, in whichever worker picks it up.
 - `pond.maintenance` (every minute): deletes expired snapshots' files and marks
-  them expired, and hands jobs of dead workers back to the queue.
+  them expired, deletes rate and failure counts that no longer limit anything,
+  and hands jobs of dead workers back to the queue.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import structlog
 
 from pond.exports import exporter
 from pond.jobs.runtime import JobRuntime
+from pond.limits import repository as limits
 from pond.snapshots.repository import EXPORT_QUEUE, EXPORT_TASK
 from pond.webhooks import delivery as webhook_delivery
 from pond.webhooks import events as webhook_events
@@ -108,10 +110,17 @@ def expire_snapshots(conninfo: str, runtime: JobRuntime) -> int:
     return len(rows)
 
 
+def forget_stale_limits(conninfo: str) -> int:
+    """Delete rate buckets and failure counts that no longer limit anything; how many."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        return limits.delete_stale(conn)
+
+
 async def maintenance(context: procrastinate.JobContext, timestamp: int) -> None:
-    """Retention and stalled-job recovery, once a minute."""
+    """Retention, old limit counts and stalled-job recovery, once a minute."""
     runtime = _runtime(context)
     await asyncio.to_thread(expire_snapshots, runtime.conninfo, runtime)
+    await asyncio.to_thread(forget_stale_limits, runtime.conninfo)
     await recover_stalled(context.app)
 
 

@@ -83,28 +83,22 @@ async def get_snapshot(request: Request) -> Response:
 
     The hot path: one statement reads the token's client, the snapshot and its
     parts (shared with the GETs that arrive at the same time: `pond.api.batching`),
-    then the checks run in the order of the other routes (401/403, 429,
-    400, 404/410). With `?wait=` only the client is read first.
+    while the request is counted against the client's rate; then the checks run
+    in the order of the other routes (401/403, 429, 400, 404/410).
     """
     claims = bearer.token_claims(request)
     state = app_state(request)
-    wait_value = request.query_params.get("wait")
+    wait = request.query_params.get("wait")
     snapshot_id = service.parse_id(request.path_params["snapshot_id"])
-    found = await state.lookups.get((claims.client_id, snapshot_id if wait_value is None else None))
-    principal = bearer.admit(claims, found.client)
-    limits.check(request, principal.client_id, state.settings.rate_limit_per_minute)
-    wait = waiting.parse_wait(wait_value)
     if wait is None:
-        record = service.visible(found.record)
-        parts = found.parts
+        found, over = await limits.alongside(
+            state, claims.client_id, state.lookups.get((claims.client_id, snapshot_id))
+        )
+        bearer.admit(claims, found.client)
+        limits.refuse_over(state, over)
+        record, parts = service.visible(found.record), found.parts
     else:
-        record = await waiting.wait_until_finished(request, state, principal, wait)
-        async with state.pool.connection() as conn:
-            parts = (
-                await repository.parts(conn, record.id)
-                if record.state in repository.PUBLISHED
-                else []
-            )
+        record, parts = await waiting.wait_until_finished(request, state, claims, snapshot_id, wait)
     body = service.render(
         record,
         parts,

@@ -1,26 +1,29 @@
 """`GET <href>?wait=S`: hold the answer until the snapshot finishes, or S seconds pass.
 
-The request polls its snapshot's row every `POLL_INTERVAL` seconds, holding a
-pool connection only for each short query, so waiting clients never starve the
-pool; the answer lags the state change by at most one interval.
+A waiting request holds no database connection and reads nothing while it
+waits: it subscribes to news of its snapshot (`pond.snapshots.changes`, one
+listener per process), and reads the snapshot again only when there is some.
+Reads go through the batch of concurrent snapshot reads (`pond.api.batching`),
+so a thousand requests woken by one export's end cost a statement or two.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import math
 import time
+import uuid
 
 from starlette.requests import Request
 
 from pond.api.state import AppState
-from pond.auth.bearer import Principal
+from pond.auth import bearer
+from pond.auth.tokens import TokenClaims
 from pond.errors import InputError
-from pond.snapshots import service
-from pond.snapshots.repository import SnapshotRecord
+from pond.snapshots import limits, service
+from pond.snapshots.repository import PartRecord, SnapshotRecord
 
 MAX_WAIT = 30.0
-POLL_INTERVAL = 0.25
 UNFINISHED = ("pending", "running")
 
 
@@ -41,21 +44,35 @@ def parse_wait(value: str | None) -> float | None:
 
 
 async def wait_until_finished(
-    request: Request, state: AppState, principal: Principal, seconds: float
-) -> SnapshotRecord:
-    """The snapshot once it is neither pending nor running, or as it is after `seconds`.
+    request: Request,
+    state: AppState,
+    claims: TokenClaims,
+    snapshot_id: uuid.UUID | None,
+    wait: str,
+) -> tuple[SnapshotRecord, list[PartRecord]]:
+    """The snapshot and its parts once it is neither pending nor running, or after `wait` s.
 
-    Raises what `service.find` raises (404, 410), also when that happens mid-wait
-    (the snapshot is deleted or expires). Returns early if the caller hangs up.
+    Checks in the order of every snapshot GET: 401/403 (also when the client is
+    revoked mid-wait), 429, 400 for a bad `wait`, then 404/410 (also when the
+    snapshot is deleted or expires mid-wait). Returns early if the caller hangs up.
     """
-    deadline = time.monotonic() + seconds
-    snapshot_id = request.path_params["snapshot_id"]
-    while True:
-        async with state.pool.connection() as conn:
-            record = await service.find(conn, principal, snapshot_id)
-        remaining = deadline - time.monotonic()
-        if record.state not in UNFINISHED or remaining <= 0:
-            return record
-        if await request.is_disconnected():
-            return record
-        await asyncio.sleep(min(POLL_INTERVAL, remaining))
+    key = (claims.client_id, snapshot_id)
+    with contextlib.ExitStack() as stack:
+        # Subscribed before the first read: news that comes after it is never missed.
+        news = stack.enter_context(state.changes.subscribe(snapshot_id)) if snapshot_id else None
+        found, over = await limits.alongside(state, claims.client_id, state.lookups.get(key))
+        bearer.admit(claims, found.client)
+        limits.refuse_over(state, over)
+        deadline = time.monotonic() + (parse_wait(wait) or 0.0)
+        while True:
+            record = service.visible(found.record)
+            remaining = deadline - time.monotonic()
+            if news is None or record.state not in UNFINISHED or remaining <= 0:
+                return record, found.parts
+            if not await news.wait(remaining) or await request.is_disconnected():
+                # Unchanged all along (the listener's sweep re-reads now and then
+                # should a notification be lost), or no one to answer.
+                return service.visible(found.record), found.parts
+            news.clear()
+            found = await state.lookups.get(key)
+            bearer.admit(claims, found.client)
