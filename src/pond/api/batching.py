@@ -34,6 +34,7 @@ class Batcher(Generic[K, V]):
         self._queued: dict[K, list[asyncio.Future[V]]] = {}
         self._running = 0
         self._tasks: set[asyncio.Task[None]] = set()  # referenced until done
+        self.loads = 0  # how many loads have started, for tests and measurements
 
     async def get(self, key: K) -> V:
         """The value for `key` from a load that begins after this call."""
@@ -52,6 +53,7 @@ class Batcher(Generic[K, V]):
         try:
             while self._queued:
                 batch, self._queued = self._queued, {}
+                self.loads += 1
                 try:
                     values = await self._load(list(batch))
                 except Exception as error:
