@@ -1,0 +1,180 @@
+"""News of snapshots from the database: every change of state is announced, one listener
+per process hears it, and waiting requests read their snapshot only when there is news."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from pond.downloads.signing import LinkSigner
+from pond.exports import exporter
+from pond.jobs.runtime import JobRuntime
+from pond.jobs.tasks import expire_snapshots
+from pond.snapshots import repository
+from pond.snapshots.changes import CHANNEL, SnapshotChanges
+from pond.storage.local import LocalStore
+from tests.conftest import RunningServer
+from tests.integration.helpers import bearer, schedule
+
+Creds = Callable[[str], tuple[str, str]]
+
+
+def new_snapshot(conninfo: str, client_id: str) -> uuid.UUID:
+    sid = uuid.uuid4()
+    with psycopg.connect(conninfo) as conn:
+        conn.execute(
+            "INSERT INTO snapshots (id, org_id, client_id, entity, created_at_from, created_at_to,"
+            " expires_at) SELECT %s, org_id, client_id, 'event', '2019-03-13T18:00Z',"
+            " '2019-03-14T18:00Z', now() + interval '1 day' FROM oauth_clients"
+            " WHERE client_id = %s",
+            (sid, client_id),
+        )
+    return sid
+
+
+def heard(listener: psycopg.Connection[Any]) -> list[str]:
+    """The payloads announced on the channel since the last call."""
+    return [notice.payload for notice in listener.notifies(timeout=0.5)]
+
+
+def test_every_change_of_state_is_announced_whoever_makes_it(
+    conninfo: str, client_credentials: Creds, tmp_path: Path, make_settings: Any
+) -> None:
+    client_id, _ = client_credentials("acme")
+    exported, failed, deleted, expired = (new_snapshot(conninfo, client_id) for _ in range(4))
+    store = LocalStore(tmp_path / "objects", LinkSigner("k", b"s" * 32))
+    with (
+        psycopg.connect(conninfo, autocommit=True) as listener,
+        psycopg.connect(conninfo, autocommit=True) as conn,
+    ):
+        listener.execute(f"LISTEN {CHANNEL}")
+
+        # The exporter: claimed (running), then published (complete), in two transactions.
+        exporter.run(conninfo, store, exported, max_rows=100)
+        assert heard(listener) == [str(exported), str(exported)]
+        exporter.fail(conn, failed, "the disk is full")
+        assert heard(listener) == [str(failed)]
+
+        async def delete() -> None:
+            async with await psycopg.AsyncConnection.connect(conninfo) as aconn:
+                org = await (await aconn.execute("SELECT id FROM organisations")).fetchone()
+                assert org is not None
+                assert await repository.mark_deleted(aconn, deleted, org[0])
+
+        asyncio.run(delete())
+        assert heard(listener) == [str(deleted)]
+
+        conn.execute("UPDATE snapshots SET expires_at = now() WHERE id = %s", (expired,))
+        expire_snapshots(conninfo, JobRuntime(make_settings(), conninfo, store))
+        # The deleted one too: a delete brings the expiry forward, for one more sweep.
+        assert sorted(heard(listener)) == sorted([str(expired), str(deleted)])
+
+        # What is not a change of state is not announced: progress, the job id, a no-op.
+        conn.execute("UPDATE snapshots SET rows_exported = 7, job_id = 1")
+        conn.execute("UPDATE snapshots SET state = state")
+        assert heard(listener) == []
+
+
+async def until(condition: Callable[[], bool], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not come true in time"
+        await asyncio.sleep(0.02)
+
+
+def test_the_listener_wakes_the_named_snapshot_and_everyone_after_a_reconnection(
+    conninfo: str,
+) -> None:
+    async def go() -> None:
+        # No sweep during the test: only an announcement or a reconnection wakes anyone.
+        changes = SnapshotChanges(conninfo, sweep_interval=3600)
+        changes.start()
+        try:
+            await until(lambda: changes.listening)
+            one, other = uuid.uuid4(), uuid.uuid4()
+            async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+
+                async def announce(payload: str) -> None:
+                    await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+
+                with changes.subscribe(one) as news, changes.subscribe(other) as quiet:
+                    assert changes.waiting == 2
+                    await announce(str(one))
+                    await announce("not a snapshot id")
+                    assert await news.wait(10)
+                    assert not await quiet.wait(0.5)
+                    # The simple form: wait for news of one snapshot, with nothing to clear.
+                    assert not await changes.wait(other, 0.2)
+
+                    # The listener's connection is cut: what was announced meanwhile is
+                    # lost, so everyone is woken to read again, and it listens again.
+                    news.clear()
+                    await conn.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND query = %s",
+                        (f"LISTEN {CHANNEL}",),
+                    )
+                    assert await news.wait(10)
+                    assert await quiet.wait(10)
+                    await until(lambda: changes.listening)
+                    quiet.clear()
+                    await announce(str(other))
+                    assert await quiet.wait(10)
+                assert changes.waiting == 0
+        finally:
+            await changes.stop()
+
+    asyncio.run(go())
+
+
+def token_at(server: RunningServer, creds: tuple[str, str]) -> str:
+    answer = httpx.post(server.token_url, auth=creds, data={"grant_type": "client_credentials"})
+    return str(answer.json()["access_token"])
+
+
+@pytest.mark.slow
+def test_waiting_requests_read_nothing_until_their_snapshot_changes(
+    start_server: Callable[..., RunningServer], client_credentials: Creds
+) -> None:
+    server = start_server(run_worker=False)  # pending until the test exports it
+    state: Any = server.app.state.pond
+    token = token_at(server, client_credentials("acme"))
+    href = schedule(server.base_url, token).json()["snapshot"]["href"]
+    waiters = 30
+
+    def long_poll() -> httpx.Response:
+        return httpx.get(href, params={"wait": "30"}, headers=bearer(token), timeout=40)
+
+    with ThreadPoolExecutor(waiters) as pool:
+        answers = [pool.submit(long_poll) for _ in range(waiters)]
+        deadline = time.monotonic() + 30
+        while state.changes.waiting < waiters:
+            assert time.monotonic() < deadline, "the long-polls did not all arrive"
+            time.sleep(0.02)
+        reads = state.lookups.loads
+        time.sleep(2)
+        # Two seconds of 30 waiting requests: no read, or those of one sweep of the
+        # listener (every 5 s), batched: not one per request, let alone per interval.
+        assert state.lookups.loads - reads <= 2
+        exported = threading.Thread(
+            target=exporter.run,
+            args=(server.conninfo, state.store, uuid.UUID(href.rsplit("/", 1)[1])),
+            kwargs={"max_rows": 100},
+        )
+        exported.start()
+        bodies = [answer.result().json() for answer in answers]
+        exported.join()
+    assert all(body["items"][0]["state"] == "complete" for body in bodies)
+    # Two changes of state (running, complete) woke 30 requests each: a few batched
+    # reads between them, where polling would have made one per request and interval.
+    assert state.lookups.loads - reads <= 10
