@@ -38,6 +38,14 @@ class Batcher(Generic[K, V]):
 
     async def get(self, key: K) -> V:
         """The value for `key` from a load that begins after this call."""
+        return await self.submit(key)
+
+    def submit(self, key: K) -> asyncio.Future[V]:
+        """`get` without waiting: the future of `key`'s value, to await later.
+
+        Lets a request start a load and do something else meanwhile, without a task
+        of its own.
+        """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[V] = loop.create_future()
         self._queued.setdefault(key, []).append(future)
@@ -46,7 +54,7 @@ class Batcher(Generic[K, V]):
             task = loop.create_task(self._drain())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        return await future
+        return future
 
     async def _drain(self) -> None:
         """Load what is queued, again and again, until nothing is."""

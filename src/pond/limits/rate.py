@@ -9,6 +9,7 @@ shared count allows.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections import Counter
 from collections.abc import Callable
@@ -37,12 +38,15 @@ class SharedRate:
     def on(self) -> bool:
         return self.per_minute > 0
 
+    def submit(self, key: str) -> asyncio.Future[float]:
+        """Count one request of `key` now; the future is 0.0 if it may go ahead, else the
+        seconds until one may. Only when `on`."""
+        # Each request its own batch key: the batcher must not merge two of one client.
+        return self._batcher.submit((key, next(self._numbers)))
+
     async def take(self, key: str) -> float:
         """0.0 if this request of `key` may go ahead, else the seconds until one may."""
-        if not self.on:
-            return 0.0
-        # Each request its own batch key: the batcher must not merge two of one client.
-        return await self._batcher.get((key, next(self._numbers)))
+        return await self.submit(key) if self.on else 0.0
 
     async def _load(self, requests: list[_Request]) -> dict[_Request, float]:
         asked = Counter(key for key, _ in requests)

@@ -33,12 +33,19 @@ async def alongside(state: AppState, client_id: str, work: Awaitable[T]) -> tupl
     rate = state.rate_limit
     if not rate.on:
         return await work, 0.0
-    result, wait = await asyncio.gather(work, rate.take(client_id), return_exceptions=True)
-    if isinstance(result, BaseException):
-        raise result
-    if isinstance(wait, BaseException):
-        raise wait
-    return result, wait
+    counted = rate.submit(client_id)  # under way while `work` runs; no task of its own
+    try:
+        result = await work
+    except BaseException:
+        counted.add_done_callback(_forget)
+        raise
+    return result, await counted
+
+
+def _forget(counted: asyncio.Future[float]) -> None:
+    """Take the count's outcome, failure included, from a request that ended without it."""
+    if not counted.cancelled():
+        counted.exception()
 
 
 def refuse_over(state: AppState, wait: float) -> None:
