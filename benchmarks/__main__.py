@@ -18,6 +18,7 @@ from benchmarks import (
     download_case,
     export_case,
     gzip_case,
+    longpoll_case,
     memory_case,
     report,
     seed_case,
@@ -38,6 +39,7 @@ CASES: dict[str, Callable[[Bench], list[Comparison]]] = {
     "get": api_case.authenticated_get,
     "memory": memory_case.compare,
     "workers": workers_case.compare,
+    "longpoll": longpoll_case.compare,
 }
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
