@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import psycopg
@@ -74,6 +75,20 @@ def test_a_client_over_its_rate_gets_429_with_retry_after(
     assert httpx.get(url, headers=bearer(other)).status_code == 200
     # The token endpoint is not limited, and an unauthenticated call is a 401 first.
     assert httpx.get(url).status_code == 401
+
+
+def test_requests_of_one_client_at_once_are_counted_exactly(
+    start_server: Callable[..., RunningServer], client_credentials: Creds
+) -> None:
+    server = start_server(run_worker=False, rate_limit_per_minute=6)
+    token = token_at(server, client_credentials("acme"))
+    url = f"{server.base_url}/insights/snapshots"
+    # Sent together, they are counted in batches: still exactly six go through.
+    with ThreadPoolExecutor(10) as pool:
+        statuses = list(
+            pool.map(lambda _: httpx.get(url, headers=bearer(token)).status_code, range(10))
+        )
+    assert sorted(statuses) == [200] * 6 + [429] * 4
 
 
 def test_the_organisation_cap_on_active_snapshots(

@@ -84,3 +84,18 @@ def test_a_request_that_goes_away_does_not_disturb_the_others() -> None:
         assert await batcher.get("b") == "b@2"
 
     asyncio.run(go())
+
+
+def test_a_submitted_key_is_loaded_while_the_caller_does_something_else() -> None:
+    async def go() -> None:
+        source = Source()
+        batcher = Batcher(source.load)
+        source.gate.clear()
+        future = batcher.submit("a")
+        await asyncio.sleep(0)
+        assert source.loads == [["a"]]  # under way before anyone awaits it
+        assert not future.done()
+        source.gate.set()
+        assert await future == "a@1"
+
+    asyncio.run(go())
