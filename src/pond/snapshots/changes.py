@@ -3,7 +3,9 @@
 The database announces every change of a snapshot's state on the channel
 `pond_snapshots`, with the snapshot's id as the payload (a trigger on `snapshots`,
 so every writer is covered: the exporter, retention, a DELETE). Other news of a
-snapshot may come on the same channel with the same payload. `SnapshotChanges`
+snapshot may come on the same channel with the same payload: a writer sends it
+with `SELECT pg_notify('pond_snapshots', <id>::text)` in its transaction (delivered
+at commit), and the waiters read the snapshot again. `SnapshotChanges`
 holds one connection of its own (never one of the pool) that listens, and wakes
 the subscribers of the snapshot named; what changed, each reads for itself.
 
@@ -137,8 +139,9 @@ class SnapshotChanges:
                 async with await psycopg.AsyncConnection.connect(
                     self._conninfo, autocommit=True
                 ) as conn:
+                    delay = RETRY_SECONDS
                     await self._listen(conn)
-            except (psycopg.Error, OSError) as error:
+            except Exception as error:  # the database restarting, or anything else: go on
                 if self.listening:
                     log.warning("snapshot_changes.disconnected", error=str(error))
                 self.listening = False
@@ -146,8 +149,6 @@ class SnapshotChanges:
                 self.wake_all()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_SECONDS)
-            else:  # pragma: no cover - _listen returns only by raising
-                delay = RETRY_SECONDS
 
     async def _listen(self, conn: psycopg.AsyncConnection[Any]) -> None:
         await conn.execute(f"LISTEN {CHANNEL}")
