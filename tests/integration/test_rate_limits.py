@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,7 +12,7 @@ import httpx
 import psycopg
 
 from pond.limits import repository
-from pond.limits.repository import Taken
+from pond.limits.repository import Grant
 from tests.conftest import RunningServer
 from tests.integration.helpers import bearer, schedule
 
@@ -22,8 +24,8 @@ def token_at(server: RunningServer, creds: tuple[str, str]) -> str:
     return str(answer.json()["access_token"])
 
 
-def take(conninfo: str, asked: dict[str, int], per_minute: int) -> dict[str, Taken]:
-    async def go() -> dict[str, Taken]:
+def take(conninfo: str, asked: dict[str, int], per_minute: int) -> dict[str, Grant]:
+    async def go() -> dict[str, Grant]:
         async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
             return await repository.take(conn, asked, per_minute)
 
@@ -89,6 +91,37 @@ def test_requests_of_one_client_at_once_are_counted_exactly(
             pool.map(lambda _: httpx.get(url, headers=bearer(token)).status_code, range(10))
         )
     assert sorted(statuses) == [200] * 6 + [429] * 4
+
+
+def test_snapshot_gets_are_counted_by_their_read_and_a_long_poll_once(
+    start_server: Callable[..., RunningServer], client_credentials: Creds
+) -> None:
+    server = start_server(run_worker=False, rate_limit_per_minute=8)
+    token = token_at(server, client_credentials("acme"))
+    href = schedule(server.base_url, token).json()["snapshot"]["href"]  # 1
+
+    def announce() -> None:
+        time.sleep(0.3)
+        with psycopg.connect(server.conninfo, autocommit=True) as conn:
+            for _ in range(3):  # news of the snapshot: the long-poll reads it three times more
+                conn.execute("SELECT pg_notify('pond_snapshots', %s)", (href.rsplit("/", 1)[1],))
+                time.sleep(0.1)
+
+    news = threading.Thread(target=announce)
+    news.start()
+    waited = httpx.get(href, params={"wait": "1.5"}, headers=bearer(token), timeout=10)  # 2
+    news.join()
+    assert waited.status_code == 200
+    # Six more GETs at once: five fit, counted in the statements that read them.
+    with ThreadPoolExecutor(6) as pool:
+        statuses = list(
+            pool.map(lambda _: httpx.get(href, headers=bearer(token)).status_code, range(6))
+        )
+    assert sorted(statuses) == [200] * 6
+    refused = httpx.get(href, headers=bearer(token))
+    assert refused.status_code == 429
+    assert refused.json()["error"] == "rate_limited"
+    assert int(refused.headers["retry-after"]) >= 1
 
 
 def test_the_organisation_cap_on_active_snapshots(

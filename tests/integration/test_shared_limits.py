@@ -6,12 +6,13 @@ import itertools
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from tests.conftest import free_port
-from tests.integration.helpers import bearer
+from tests.integration.helpers import bearer, schedule
 from tests.integration.processes import service_env, start_pond, stop, wait_ready
 
 Creds = Callable[[str], tuple[str, str]]
@@ -56,12 +57,15 @@ def test_two_processes_allow_the_configured_rate_between_them(
     token = httpx.post(
         f"{two_apis[0]}/oauth2/token", auth=creds, data={"grant_type": "client_credentials"}
     ).json()["access_token"]
-    # Requests alternate between the processes, as behind a round-robin load balancer.
-    answers = [
-        httpx.get(f"{base}/insights/snapshots", headers=bearer(token))
-        for base in itertools.islice(itertools.cycle(two_apis), RATE + 2)
+    created = schedule(two_apis[0], token)
+    path = urlsplit(created.json()["snapshot"]["href"]).path
+    # Requests alternate between the processes, as behind a round-robin load balancer,
+    # and between a snapshot GET (counted by its read) and a listing.
+    answers = [created] + [
+        httpx.get(f"{base}{path if number % 2 else '/insights/snapshots'}", headers=bearer(token))
+        for number, base in enumerate(itertools.islice(itertools.cycle(two_apis), 1, RATE + 2))
     ]
-    assert [a.status_code for a in answers] == [200] * RATE + [429, 429]
+    assert [a.status_code for a in answers] == [202] + [200] * (RATE - 1) + [429, 429]
     for refused in answers[RATE:]:
         assert refused.json()["error"] == "rate_limited"
         assert 1 <= int(refused.headers["retry-after"]) <= 60 // RATE

@@ -22,12 +22,13 @@ V = TypeVar("V")
 class Batcher(Generic[K, V]):
     """Answers `get(key)` from `load(keys)`, at most `concurrency` loads running at once.
 
-    `load` must answer every key it is given. If it raises, every request of that
-    batch gets the exception. Use from one event loop.
+    `load` gets each key of the batch with how many requests asked for it, and must
+    answer every key; the requests of one key share its value. If it raises, every
+    request of that batch gets the exception. Use from one event loop.
     """
 
     def __init__(
-        self, load: Callable[[list[K]], Awaitable[dict[K, V]]], *, concurrency: int = 1
+        self, load: Callable[[dict[K, int]], Awaitable[dict[K, V]]], *, concurrency: int = 1
     ) -> None:
         self._load = load
         self._concurrency = concurrency
@@ -63,7 +64,7 @@ class Batcher(Generic[K, V]):
                 batch, self._queued = self._queued, {}
                 self.loads += 1
                 try:
-                    values = await self._load(list(batch))
+                    values = await self._load({key: len(asked) for key, asked in batch.items()})
                 except Exception as error:
                     for futures in batch.values():
                         _fail(futures, error)

@@ -35,8 +35,11 @@ class AppState:
     changes: SnapshotChanges
     # Tokens whose signature this process verified, by (token, issuer): see pond.auth.bearer.
     verified_tokens: dict[tuple[str, str | None], TokenClaims] = field(default_factory=dict)
-    # What snapshot GETs read, in batches of the requests that arrive together.
+    # What snapshot GETs read, in batches of the requests that arrive together, each
+    # request counted against its client's rate limit (when there is one).
     lookups: Batcher[LookupKey, Lookup] = field(init=False)
+    # The same reads, counted against nothing: a long-poll reading its snapshot again.
+    rereads: Batcher[LookupKey, Lookup] = field(init=False)
     # The per-client rate, counted in the database: see pond.snapshots.limits.
     rate_limit: SharedRate = field(init=False)
     # Failed token requests, counted in the database: see pond.auth.throttle.
@@ -44,13 +47,20 @@ class AppState:
 
     def __post_init__(self) -> None:
         pool = self.pool
+        settings = self.settings
 
-        async def load(keys: list[LookupKey]) -> dict[LookupKey, Lookup]:
+        async def load(keys: dict[LookupKey, int]) -> dict[LookupKey, Lookup]:
+            async with autocommit(pool) as conn:
+                return await repository.lookup_many(
+                    conn, keys, per_minute=settings.rate_limit_per_minute
+                )
+
+        async def reread(keys: dict[LookupKey, int]) -> dict[LookupKey, Lookup]:
             async with autocommit(pool) as conn:
                 return await repository.lookup_many(conn, keys)
 
         self.lookups = Batcher(load)
-        settings = self.settings
+        self.rereads = Batcher(reread)
         self.rate_limit = SharedRate(lambda: autocommit(pool), settings.rate_limit_per_minute)
         self.token_throttle = FailureThrottle(
             lambda: autocommit(pool), settings.token_failure_limit, settings.token_failure_window

@@ -10,8 +10,6 @@ shared count allows.
 from __future__ import annotations
 
 import asyncio
-import itertools
-from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -20,9 +18,9 @@ import psycopg
 
 from pond.api.batching import Batcher
 from pond.limits import repository
+from pond.limits.repository import Grant
 
 Connect = Callable[[], AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]]
-_Request = tuple[str, int]  # (key, a number of this process, unique per request)
 
 
 class SharedRate:
@@ -31,32 +29,20 @@ class SharedRate:
     def __init__(self, connect: Connect, per_minute: int) -> None:
         self.per_minute = per_minute
         self._connect = connect
-        self._numbers = itertools.count()
-        self._batcher: Batcher[_Request, float] = Batcher(self._load)
+        self._batcher: Batcher[str, Grant] = Batcher(self._load)
 
     @property
     def on(self) -> bool:
         return self.per_minute > 0
 
-    def submit(self, key: str) -> asyncio.Future[float]:
-        """Count one request of `key` now; the future is 0.0 if it may go ahead, else the
-        seconds until one may. Only when `on`."""
-        # Each request its own batch key: the batcher must not merge two of one client.
-        return self._batcher.submit((key, next(self._numbers)))
+    def submit(self, key: str) -> asyncio.Future[Grant]:
+        """Count one request of `key` now (only when `on`); `claim()` the result once it is in."""
+        return self._batcher.submit(key)
 
     async def take(self, key: str) -> float:
         """0.0 if this request of `key` may go ahead, else the seconds until one may."""
-        return await self.submit(key) if self.on else 0.0
+        return (await self.submit(key)).claim() if self.on else 0.0
 
-    async def _load(self, requests: list[_Request]) -> dict[_Request, float]:
-        asked = Counter(key for key, _ in requests)
+    async def _load(self, asked: dict[str, int]) -> dict[str, Grant]:
         async with self._connect() as conn:
-            taken = await repository.take(conn, dict(asked), self.per_minute)
-        answers: dict[_Request, float] = {}
-        seen: Counter[str] = Counter()
-        for request in requests:  # in arrival order: the first ones of a key go ahead
-            key = request[0]
-            seen[key] += 1
-            outcome = taken[key]
-            answers[request] = 0.0 if seen[key] <= outcome.granted else max(outcome.wait, 1e-3)
-        return answers
+            return await repository.take(conn, asked, self.per_minute)

@@ -31,43 +31,63 @@ _TAKE = (
     f" granted = {_GRANTED},"
     # Every expression of SET reads the row as it was: the count is spelled out again.
     f" tat = greatest(r.tat, {_NOW}) + %(step)s * {_GRANTED}"
-    f" RETURNING key, granted, tat - {_NOW}"
+    f" RETURNING key, granted, tat - {_NOW} AS ahead"
 )
 
 
-@dataclass(frozen=True)
-class Taken:
-    """How many of a key's requests were let through, and when the next one would be.
+@dataclass
+class Grant:
+    """What counting some requests of one key at once gave: the first `granted` go ahead.
 
-    `wait` is the seconds until one more request fits (0 or less: it fits now).
+    `wait` is the seconds until one more request fits. The requests share the
+    object, and each `claim`s its own answer.
     """
 
     granted: int
     wait: float
 
+    def claim(self) -> float:
+        """0.0 for each of the first `granted` calls, then the seconds to wait (> 0)."""
+        if self.granted > 0:
+            self.granted -= 1
+            return 0.0
+        return max(self.wait, 1e-3)
 
-async def take(conn: Conn, asked: dict[str, int], per_minute: int) -> dict[str, Taken]:
+
+_WINDOW = 60.0
+
+
+def counting(asked: dict[str, int], per_minute: int) -> tuple[str, dict[str, Any]]:
+    """The statement that counts `asked[key]` requests of each key, and its parameters.
+
+    Its rows are (key, granted, ahead); `grants` reads them. On its own it is what
+    `take` runs; other reads may run it as a `WITH` query, in the same round trip.
+    """
+    step = 60.0 / per_minute
+    params = {
+        "keys": list(asked),
+        "counts": list(asked.values()),
+        "burst": per_minute,
+        "step": step,
+        "window": _WINDOW,
+    }
+    return _TAKE, params
+
+
+def grant(per_minute: int, granted: int, ahead: float) -> Grant:
+    """The `Grant` of one row of `counting`: when `tat` is back within the window, one more fits."""
+    return Grant(int(granted), float(ahead) + 60.0 / per_minute - _WINDOW)
+
+
+async def take(conn: Conn, asked: dict[str, int], per_minute: int) -> dict[str, Grant]:
     """Let through up to `asked[key]` requests of each key, within `per_minute` a minute.
 
     A key may spend a minute's worth at once, then gets one more every
     `60 / per_minute` seconds. Every key asked for is answered.
     """
-    step = 60.0 / per_minute
-    window = 60.0
-    rows = await (
-        await conn.execute(
-            _TAKE,
-            {
-                "keys": list(asked),
-                "counts": list(asked.values()),
-                "burst": per_minute,
-                "step": step,
-                "window": window,
-            },
-        )
-    ).fetchall()
-    # Where `tat` is now: the next request fits once it is back within the window.
-    return {key: Taken(int(granted), float(ahead) + step - window) for key, granted, ahead in rows}
+    sql, params = counting(asked, per_minute)
+    rows = await (await conn.execute(sql, params)).fetchall()
+    return {key: grant(per_minute, granted, ahead) for key, granted, ahead in rows}
 
 
 _FAILURE_WAIT = (

@@ -3,8 +3,10 @@
 Each client may spend `POND_RATE_LIMIT_PER_MINUTE` requests at once, then gets
 one more every `60 / N` seconds; the count lives in PostgreSQL
 (`pond.limits.rate`), so several `pond serve` processes behind one address allow
-the configured rate between them. A request is counted while its own read runs
-(`alongside`), so the count adds no round trip to its time.
+the configured rate between them. A snapshot GET is counted by the statement
+that reads it (`pond.snapshots.repository.lookup_many`); other requests are
+counted while their own read runs (`alongside`). Either way the count adds no
+round trip to a request's time.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from pond.api.state import AppState, app_state
 from pond.auth import bearer
 from pond.auth.bearer import Principal
 from pond.errors import RateLimited
+from pond.limits.repository import Grant
+from pond.snapshots.repository import Lookup
 
 T = TypeVar("T")
 
@@ -39,10 +43,15 @@ async def alongside(state: AppState, client_id: str, work: Awaitable[T]) -> tupl
     except BaseException:
         counted.add_done_callback(_forget)
         raise
-    return result, await counted
+    return result, (await counted).claim()
 
 
-def _forget(counted: asyncio.Future[float]) -> None:
+def over(found: Lookup) -> float:
+    """What `refuse_over` takes for a request whose read counted it (`Lookup.grant`)."""
+    return found.grant.claim() if found.grant is not None else 0.0
+
+
+def _forget(counted: asyncio.Future[Grant]) -> None:
     """Take the count's outcome, failure included, from a request that ended without it."""
     if not counted.cancelled():
         counted.exception()

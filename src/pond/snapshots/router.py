@@ -82,20 +82,18 @@ async def get_snapshot(request: Request) -> Response:
     """200 with the snapshot (after up to `?wait=` seconds); 404 unknown or deleted, 410 expired.
 
     The hot path: one statement reads the token's client, the snapshot and its
-    parts (shared with the GETs that arrive at the same time: `pond.api.batching`),
-    while the request is counted against the client's rate; then the checks run
-    in the order of the other routes (401/403, 429, 400, 404/410).
+    parts, and counts the request against the client's rate (shared with the GETs
+    that arrive at the same time: `pond.api.batching`); then the checks run in the
+    order of the other routes (401/403, 429, 400, 404/410).
     """
     claims = bearer.token_claims(request)
     state = app_state(request)
     wait = request.query_params.get("wait")
     snapshot_id = service.parse_id(request.path_params["snapshot_id"])
     if wait is None:
-        found, over = await limits.alongside(
-            state, claims.client_id, state.lookups.get((claims.client_id, snapshot_id))
-        )
+        found = await state.lookups.get((claims.client_id, snapshot_id))
         bearer.admit(claims, found.client)
-        limits.refuse_over(state, over)
+        limits.refuse_over(state, limits.over(found))
         record, parts = service.visible(found.record), found.parts
     else:
         record, parts = await waiting.wait_until_finished(request, state, claims, snapshot_id, wait)

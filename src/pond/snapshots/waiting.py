@@ -60,9 +60,9 @@ async def wait_until_finished(
     with contextlib.ExitStack() as stack:
         # Subscribed before the first read: news that comes after it is never missed.
         news = stack.enter_context(state.changes.subscribe(snapshot_id)) if snapshot_id else None
-        found, over = await limits.alongside(state, claims.client_id, state.lookups.get(key))
+        found = await state.lookups.get(key)
         bearer.admit(claims, found.client)
-        limits.refuse_over(state, over)
+        limits.refuse_over(state, limits.over(found))
         deadline = time.monotonic() + (parse_wait(wait) or 0.0)
         while True:
             record = service.visible(found.record)
@@ -74,5 +74,5 @@ async def wait_until_finished(
                 # should a notification be lost), or no one to answer.
                 return service.visible(found.record), found.parts
             news.clear()
-            found = await state.lookups.get(key)
+            found = await state.rereads.get(key)  # the same request: not counted again
             bearer.admit(claims, found.client)
