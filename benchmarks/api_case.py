@@ -138,7 +138,7 @@ def authenticated_get(bench: Bench) -> list[Comparison]:
                 " the last answer is in; any answer but 200 fails the case",
                 f"the shared rate limit is on (POND_RATE_LIMIT_PER_MINUTE="
                 f"{RATE_LIMIT_PER_MINUTE:,}, more than any run asks): every snapshot GET is"
-                " counted in PostgreSQL, in one statement per batch of GETs, beside the read",
+                " counted in PostgreSQL by the statement that reads its batch of GETs",
                 f"each run lasts {seconds} s for both routes, the whole seconds the slower"
                 f" route needs for {bench.requests:,} requests at its rate in a"
                 f" {WARM_UP_SECONDS} s warm-up run of each; requests per run (median):"
