@@ -361,7 +361,7 @@ def test_the_status_fragment_waits_for_the_export_without_polling(
         exported.join()
     assert states[-1] == "complete"
     assert 'download="event_000.csv"' in fragment.text
-    # Each answer came with a change of state (or a sweep of the listener, every 5 s),
-    # and the last with the end of the export, not at the end of the 30 seconds.
+    # Each answer came with a change of state, and the last with the end of the
+    # export, not at the end of the 30 seconds.
     assert len(states) <= 5, states
     assert waited < 20

@@ -137,6 +137,35 @@ def test_the_listener_wakes_the_named_snapshot_and_everyone_after_a_reconnection
     asyncio.run(go())
 
 
+def test_the_sweep_wakes_whoever_saw_another_state_than_the_database_has(
+    conninfo: str, client_credentials: Creds
+) -> None:
+    client_id, _ = client_credentials("acme")
+    changed, same = new_snapshot(conninfo, client_id), new_snapshot(conninfo, client_id)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        # Its notification is lost: the listener is not even running.
+        conn.execute("UPDATE snapshots SET state = 'running' WHERE id = %s", (changed,))
+
+    async def go() -> None:
+        changes = SnapshotChanges(conninfo)
+        async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+            with (
+                changes.subscribe(changed) as stale,
+                changes.subscribe(same) as current,
+                changes.subscribe(uuid.uuid4()) as unknown,
+                changes.subscribe(same) as unread,
+            ):
+                stale.saw, current.saw, unknown.saw = "pending", "pending", "pending"
+                await changes.sweep(conn)
+                assert await stale.wait(0)
+                assert not await current.wait(0)
+                assert await unknown.wait(0)  # no such snapshot (any more): read it again
+                assert not await unread.wait(0)  # read nothing yet: nothing to compare
+            await changes.sweep(conn)  # with no one waiting: a ping of the connection
+
+    asyncio.run(go())
+
+
 def token_at(server: RunningServer, creds: tuple[str, str]) -> str:
     answer = httpx.post(server.token_url, auth=creds, data={"grant_type": "client_credentials"})
     return str(answer.json()["access_token"])
@@ -167,9 +196,9 @@ def test_waiting_requests_read_nothing_until_their_snapshot_changes(
 
         reads = reads_so_far()
         time.sleep(2)
-        # Two seconds of 30 waiting requests: no read, or those of one sweep of the
-        # listener (every 5 s), batched: not one per request, let alone per interval.
-        assert reads_so_far() - reads <= 2
+        # Two seconds of 30 waiting requests: not one read (the listener's sweep, every
+        # 5 s, reads the snapshots' states on its own connection and wakes no one).
+        assert reads_so_far() - reads == 0
         exported = threading.Thread(
             target=exporter.run,
             args=(server.conninfo, state.store, uuid.UUID(href.rsplit("/", 1)[1])),

@@ -146,6 +146,7 @@ async def status(request: Request) -> Response:
         return pages.render(request, "parts.html", **await _snapshot_context(request, who))
     with app_state(request).changes.subscribe(snapshot_id) as news:
         context = await _snapshot_context(request, who)
+        news.saw = context["snapshot"].state
         if not context["final"] and await news.wait(seconds):
             context = await _snapshot_context(request, who)
     return pages.render(request, "parts.html", **context)

@@ -10,11 +10,13 @@ holds one connection of its own (never one of the pool) that listens, and wakes
 the subscribers of the snapshot named; what changed, each reads for itself.
 
 A notification can be lost: PostgreSQL drops those sent while the listener is
-reconnecting. So every subscriber is also woken when the listener (re)connects,
-and at each *sweep*, every `sweep_interval` seconds, when the listener checks its
-connection: a subscriber re-reads at least that often, however many there are,
-while each wake-up costs the database one read per batch of subscribers (the
-reads of requests go through `pond.api.batching`).
+reconnecting. So every subscriber is woken when the listener (re)connects, and
+every `sweep_interval` seconds the listener *sweeps*: one statement on its own
+connection reads the state of every snapshot someone waits for (which also
+proves the connection alive), and wakes the subscribers whose snapshot is no
+longer in the state they last `saw`. Waiting costs the database that one
+statement per interval, however many wait; a subscriber is woken only when
+there is something to read.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from typing import Any
 
 import psycopg
 import structlog
+
+from pond.snapshots import repository
 
 log = structlog.get_logger("pond.snapshots")
 
@@ -41,6 +45,8 @@ class Subscription:
 
     def __init__(self) -> None:
         self._news = asyncio.Event()
+        # The state the subscriber last read; the sweep wakes it if the snapshot's differs.
+        self.saw: str | None = None
 
     def notify(self) -> None:
         self._news.set()
@@ -159,7 +165,15 @@ class SnapshotChanges:
         while True:
             async for notice in conn.notifies(timeout=self.sweep_interval):
                 self.announce(notice.payload)
-            # The sweep: a connection that died silently fails here, and a
-            # notification lost for any other reason costs at most one interval.
-            await conn.execute("SELECT 1")
-            self.wake_all()
+            # A connection that died silently fails here, and a notification lost
+            # for any other reason costs at most one interval.
+            await self.sweep(conn)
+
+    async def sweep(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Wake the subscribers whose snapshot is not in the state they last saw."""
+        states = await repository.states(conn, list(self._subscribers))
+        for snapshot_id, subscribers in list(self._subscribers.items()):
+            now = states.get(snapshot_id)
+            for subscription in subscribers:
+                if subscription.saw is not None and subscription.saw != now:
+                    subscription.notify()

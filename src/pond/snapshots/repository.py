@@ -358,3 +358,16 @@ async def parts(conn: Conn, snapshot_id: uuid.UUID) -> list[PartRecord]:
             (snapshot_id,),
         )
         return await cur.fetchall()
+
+
+async def states(conn: Conn, snapshot_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The state of each of `snapshot_ids` that exists, in one statement (`SELECT 1` if none)."""
+    if not snapshot_ids:
+        await conn.execute("SELECT 1")
+        return {}
+    rows = await (
+        await conn.execute(
+            "SELECT id, state FROM snapshots WHERE id = ANY(%s::uuid[])", (snapshot_ids,)
+        )
+    ).fetchall()
+    return {row[0]: str(row[1]) for row in rows}

@@ -3,6 +3,7 @@
 A waiting request holds no database connection and reads nothing while it
 waits: it subscribes to news of its snapshot (`pond.snapshots.changes`, one
 listener per process), and reads the snapshot again only when there is some.
+A caller that hangs up is noticed at the next news, or at the end of its wait.
 Reads go through the batch of concurrent snapshot reads (`pond.api.batching`),
 so a thousand requests woken by one export's end cost a statement or two.
 """
@@ -69,9 +70,10 @@ async def wait_until_finished(
             remaining = deadline - time.monotonic()
             if news is None or record.state not in UNFINISHED or remaining <= 0:
                 return record, found.parts
+            news.saw = record.state
             if not await news.wait(remaining) or await request.is_disconnected():
-                # Unchanged all along (the listener's sweep re-reads now and then
-                # should a notification be lost), or no one to answer.
+                # Unchanged all along (the listener's sweep would have seen a change
+                # whose notification was lost), or no one to answer.
                 return service.visible(found.record), found.parts
             news.clear()
             found = await state.rereads.get(key)  # the same request: not counted again
