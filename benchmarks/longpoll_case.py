@@ -44,8 +44,9 @@ WAIT = 25
 P99_LIMIT = 0.250
 GROWTH_LIMIT = 1.25
 OTHERS_PER_SECOND = 5  # of each kind
-# The listener wakes every waiter once per sweep (5 s) to re-read: a window spans
-# two sweeps, and waiters of the last phase that hung up are gone after one.
+# Time for every long-poll of a phase to arrive and for one sweep of the listener
+# (every 5 s) to pass before a window. Waiters of the last phase that hung up
+# linger, reading nothing, until their wait ends.
 SETTLE_SECONDS = 6.0
 HELD = {"table": "bench_held", "columns": ["id", "created_at"]}
 
