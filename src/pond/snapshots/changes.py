@@ -110,13 +110,16 @@ class SnapshotChanges:
                 if not subscribers:
                     del self._subscribers[snapshot_id]
 
-    async def wait(self, snapshot_id: uuid.UUID, seconds: float) -> bool:
-        """True when news of `snapshot_id` (or a sweep) comes within `seconds`, else False.
+    async def wait(self, snapshot_id: uuid.UUID, seconds: float, saw: str | None = None) -> bool:
+        """True when there is news of `snapshot_id` within `seconds`, else False.
 
-        The caller then reads the snapshot again and decides for itself; to read
-        first and miss nothing, use `subscribe`.
+        News is a notification, a reconnection of the listener, or (given the state
+        the caller `saw`) a sweep that finds the snapshot in another state. The
+        caller then reads the snapshot again and decides for itself; to read first
+        and miss nothing, use `subscribe`.
         """
         with self.subscribe(snapshot_id) as subscription:
+            subscription.saw = saw
             return await subscription.wait(seconds)
 
     @property
