@@ -1,4 +1,4 @@
-"""Case 11's clients, each in a process of its own: many long-polls, and the other requests.
+"""Case 20's clients, each in a process of its own: many long-polls, and the other requests.
 
 `Waiters` keeps N connections each in a `GET <href>?wait=S` long-poll, asking again
 as soon as an answer comes, until the snapshot is complete or it is told to stop.
