@@ -115,9 +115,9 @@ def test_the_shared_window_slides(conninfo: str) -> None:
             await age(5)
             await repository.record_failure(conn, ["k", "other"], 2, 10)
             # Two failures of k in the window: the first leaves it 5 s from now.
-            assert 4 < await repository.failure_wait(conn, ["k"], 2, 10) <= 5
-            assert await repository.failure_wait(conn, ["other"], 2, 10) == 0
-            assert 4 < await repository.failure_wait(conn, ["other", "k"], 2, 10) <= 5
+            waits = await repository.failure_waits(conn, ["k", "other", "none"], 2, 10)
+            assert 4 < waits["k"] <= 5
+            assert waits["other"] == waits["none"] == 0
             # A third failure keeps the latest two only.
             await repository.record_failure(conn, ["k"], 2, 10)
             row = await (
@@ -125,7 +125,7 @@ def test_the_shared_window_slides(conninfo: str) -> None:
             ).fetchone()
             assert row == (2,)
             await age(10)
-            assert await repository.failure_wait(conn, ["k"], 2, 10) == 0
+            assert await repository.failure_waits(conn, ["k"], 2, 10) == {"k": 0}
 
     asyncio.run(go())
     with psycopg.connect(conninfo, autocommit=True) as conn:

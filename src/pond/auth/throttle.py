@@ -12,25 +12,35 @@ from __future__ import annotations
 
 import math
 
+from pond.api.batching import Batcher
 from pond.errors import TooManyFailures
 from pond.limits import repository
 from pond.limits.rate import Connect
 
 
 class FailureThrottle:
-    """Failure times per key over a sliding window, shared; `limit=0` never refuses."""
+    """Failure times per key over a sliding window, shared; `limit=0` never refuses.
+
+    The checks of token requests that arrive together are one statement between
+    them (`pond.api.batching`), like the reads of their clients.
+    """
 
     def __init__(self, connect: Connect, limit: int, window: int) -> None:
         self.limit = limit
         self.window = window
         self._connect = connect
+        self._waits: Batcher[str, float] = Batcher(self._load)
 
     async def wait(self, *keys: str) -> float:
         """Seconds until every one of `keys` may try again; 0.0 if they may now."""
         if self.limit <= 0:
             return 0.0
+        asked = [self._waits.submit(key) for key in keys]  # in one batch
+        return max([await wait for wait in asked], default=0.0)
+
+    async def _load(self, keys: dict[str, int]) -> dict[str, float]:
         async with self._connect() as conn:
-            return await repository.failure_wait(conn, list(keys), self.limit, self.window)
+            return await repository.failure_waits(conn, list(keys), self.limit, self.window)
 
     async def check(self, *keys: str) -> None:
         """Raise `TooManyFailures` if any of `keys` has failed too often lately."""

@@ -90,9 +90,9 @@ async def take(conn: Conn, asked: dict[str, int], per_minute: int) -> dict[str, 
     return {key: grant(per_minute, granted, ahead) for key, granted, ahead in rows}
 
 
-_FAILURE_WAIT = (
-    "SELECT coalesce(max(extract(epoch FROM"
-    " times[cardinality(times) - %(limit)s + 1] + make_interval(secs => %(window)s) - now())), 0)"
+_FAILURE_WAITS = (
+    "SELECT key, extract(epoch FROM"
+    " times[cardinality(times) - %(limit)s + 1] + make_interval(secs => %(window)s) - now())"
     " FROM token_failures WHERE key = ANY(%(keys)s) AND cardinality(times) >= %(limit)s"
 )
 _FAIL = (
@@ -107,12 +107,15 @@ _FAIL = (
 )
 
 
-async def failure_wait(conn: Conn, keys: list[str], limit: int, window: int) -> float:
-    """Seconds until every one of `keys` has fewer than `limit` failures in `window` s (0: now)."""
-    row = await (
-        await conn.execute(_FAILURE_WAIT, {"keys": keys, "limit": limit, "window": window})
-    ).fetchone()
-    return max(0.0, float(row[0])) if row else 0.0
+async def failure_waits(conn: Conn, keys: list[str], limit: int, window: int) -> dict[str, float]:
+    """For each of `keys`, the seconds until it has fewer than `limit` failures in the
+    last `window` seconds (0.0: it has now)."""
+    rows = await (
+        await conn.execute(_FAILURE_WAITS, {"keys": keys, "limit": limit, "window": window})
+    ).fetchall()
+    waits = dict.fromkeys(keys, 0.0)
+    waits.update((key, max(0.0, float(wait))) for key, wait in rows)
+    return waits
 
 
 async def record_failure(conn: Conn, keys: list[str], limit: int, window: int) -> None:
