@@ -17,11 +17,13 @@ from benchmarks import (
     client_case,
     download_case,
     export_case,
+    formats_case,
     gzip_case,
     longpoll_case,
     memory_case,
     report,
     seed_case,
+    token_case,
     workers_case,
 )
 from benchmarks.environment import Bench, machine, prepare
@@ -39,6 +41,8 @@ CASES: dict[str, Callable[[Bench], list[Comparison]]] = {
     "get": api_case.authenticated_get,
     "memory": memory_case.compare,
     "workers": workers_case.compare,
+    "formats": formats_case.compare,
+    "token": token_case.tokens,
     "longpoll": longpoll_case.compare,
 }
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -55,7 +59,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--requests",
         type=int,
-        help="snapshot GETs a run of case 8 is sized for (default: 10000, quick 2000)",
+        help="requests a run of cases 8, 19 and 20 is sized for (default: 10000, quick 2000)",
     )
     parser.add_argument("--out", type=Path, default=DOCS, help="where the report goes (docs/)")
     parser.add_argument(

@@ -57,10 +57,12 @@ def _psql() -> Path:
     return Path(POSTGRES_VERSIONS[18]) / "psql"
 
 
-def _create_client(conninfo: str) -> clients.NewCredentials:
+def create_client(conninfo: str, org: str = ORG) -> clients.NewCredentials:
+    """A new OAuth client of organisation `org`, as `pond clients create` makes one."""
+
     async def go() -> clients.NewCredentials:
         async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-            return await clients.create(conn, name="benchmarks", org=ORG)
+            return await clients.create(conn, name="benchmarks", org=org)
 
     return asyncio.run(go())
 
@@ -81,7 +83,7 @@ def prepare(
         conn.execute("VACUUM ANALYZE events")
         row = conn.execute("SELECT id FROM organisations WHERE slug = %s", (ORG,)).fetchone()
         assert row is not None
-    made = _create_client(conninfo)
+    made = create_client(conninfo)
     bench = Bench(
         data_dir=data_dir,
         conninfo=conninfo,

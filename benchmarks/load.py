@@ -1,10 +1,11 @@
-"""Load generators for case 8: `wrk` when it is on PATH, a lean asyncio client otherwise.
+"""Load generators for cases 8 and 15: `wrk` when it is on PATH, a lean asyncio client otherwise.
 
 Both keep a number of keep-alive connections busy for a number of seconds, each
-sending its next GET as soon as the last answer is in (a closed loop), and both
-fail loudly on any answer other than 200 or any socket error. A generator written
-in Python costs a core at the rates one `pond serve` answers, and on a small
-machine that core is taken from the server: its latency then is the generator's.
+sending its next request (a GET, or a POST of a fixed body) as soon as the last
+answer is in (a closed loop), and both fail loudly on any answer other than 200
+or any socket error. A generator written in Python costs a core at the rates one
+`pond serve` answers, and on a small machine that core is taken from the server:
+its latency then is the generator's.
 """
 
 from __future__ import annotations
@@ -88,11 +89,14 @@ class Wrk:
     def description(self) -> str:
         return f"wrk, {WRK_THREADS} thread, {self.clients} keep-alive connections"
 
-    def __call__(self, url: str, headers: Mapping[str, str], seconds: int) -> Load:
-        """GET `url` for `seconds` (whole seconds: wrk takes no less)."""
+    def __call__(
+        self, url: str, headers: Mapping[str, str], seconds: int, body: bytes | None = None
+    ) -> Load:
+        """GET `url` (POST `body` if given) for `seconds` (whole seconds: wrk takes no less)."""
         with tempfile.TemporaryDirectory(prefix="pond-wrk-") as tmp:
             script = Path(tmp) / "report.lua"
-            script.write_text(WRK_REPORT)
+            request = "" if body is None else f'wrk.method = "POST"\nwrk.body = {_lua(body)}\n'
+            script.write_text(request + WRK_REPORT)
             argv = [self.executable, f"-t{WRK_THREADS}", f"-c{self.clients}", f"-d{seconds}s"]
             for name, value in headers.items():
                 argv += ["-H", f"{name}: {value}"]
@@ -105,8 +109,9 @@ class Wrk:
             )
         figures = json.loads(done.stdout.strip().splitlines()[-1])
         if figures["unexpected"] or figures["socket_errors"]:
+            method = "GET" if body is None else "POST"
             raise RuntimeError(
-                f"wrk GET {url}: {figures['unexpected']} answer(s) other than 200,"
+                f"wrk {method} {url}: {figures['unexpected']} answer(s) other than 200,"
                 f" {figures['socket_errors']} socket error(s) or timeout(s)"
             )
         return Load(
@@ -135,11 +140,15 @@ class AsyncioClients:
             f" {self.clients} keep-alive connections"
         )
 
-    def __call__(self, url: str, headers: Mapping[str, str], seconds: int) -> Load:
-        """GET `url` for `seconds`."""
+    def __call__(
+        self, url: str, headers: Mapping[str, str], seconds: int, body: bytes | None = None
+    ) -> Load:
+        """GET `url` (POST `body` if given) for `seconds`."""
         spawn = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(1, mp_context=spawn) as pool:
-            return pool.submit(_asyncio_load, url, dict(headers), self.clients, seconds).result()
+            return pool.submit(
+                _asyncio_load, url, dict(headers), self.clients, seconds, body
+            ).result()
 
 
 def generator(clients: int) -> Wrk | AsyncioClients:
@@ -148,20 +157,32 @@ def generator(clients: int) -> Wrk | AsyncioClients:
     return Wrk(executable, clients) if executable else AsyncioClients(clients)
 
 
-def _asyncio_load(url: str, headers: dict[str, str], clients: int, seconds: float) -> Load:
+def _lua(raw: bytes) -> str:
+    """`raw` as a Lua string literal (every byte escaped: no quoting rules to get wrong)."""
+    return '"' + "".join(f"\\{byte}" for byte in raw) + '"'
+
+
+def _asyncio_load(
+    url: str, headers: dict[str, str], clients: int, seconds: float, body: bytes | None = None
+) -> Load:
     try:
-        return asyncio.run(_closed_loop(url, headers, clients, seconds))
+        return asyncio.run(_closed_loop(url, headers, clients, seconds, body))
     except RuntimeError as error:
-        raise RuntimeError(f"GET {url}: {error}") from error
+        raise RuntimeError(f"{'GET' if body is None else 'POST'} {url}: {error}") from error
 
 
-async def _closed_loop(url: str, headers: dict[str, str], clients: int, seconds: float) -> Load:
-    """Open `clients` connections, then GET `url` on each, back to back, for `seconds`."""
+async def _closed_loop(
+    url: str, headers: dict[str, str], clients: int, seconds: float, body: bytes | None
+) -> Load:
+    """Open `clients` connections, then send the request on each, back to back, for `seconds`."""
     parts = urlsplit(url)
     target = parts.path + (f"?{parts.query}" if parts.query else "")
-    lines = [f"GET {target} HTTP/1.1", f"Host: {parts.netloc}"]
+    method = "GET" if body is None else "POST"
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {parts.netloc}"]
     lines += [f"{name}: {value}" for name, value in headers.items()]
-    request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    if body is not None:
+        lines.append(f"Content-Length: {len(body)}")
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
     connections = [
         await asyncio.open_connection(parts.hostname, parts.port or 80) for _ in range(clients)
     ]

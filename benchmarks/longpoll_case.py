@@ -254,7 +254,7 @@ def _result(
     complete = woken.answers.get("complete", 0)
     wake = (woken.last_complete - released) if woken.last_complete is not None else float("nan")
     return Comparison(
-        case="20",  # after the typed formats (11-14) and the token endpoint (19)
+        case="20",  # after the typed formats (15-18) and the token endpoint (19)
         title=f"{many:,} long-polls waiting: the database's work and everyone else's latency",
         pond=rates[many],
         reference=rates[few],

@@ -57,7 +57,7 @@ def markdown(meta: dict[str, Any], results: list[Comparison]) -> str:
         "",
         f"This report is from a **{meta['size']}-size run** ({meta['rows']:,} events,"
         f" {meta['repeat']} runs per contender, {meta['latency_runs']} small snapshots for"
-        f" case 4, runs of about {meta['requests']:,} snapshot GETs for case 8)"
+        f" case 4, runs of about {meta['requests']:,} requests for cases 8 and 19)"
         f" made on {meta['date']}."
         + (
             " The full size (5,000,000 events, 3 runs, 50 small snapshots, 10,000 requests)"

@@ -68,6 +68,24 @@ def conninfo(pg_root: str) -> Iterator[str]:
 
 
 @pytest.fixture
+def empty_database(pg_root: str) -> Iterator[Callable[[], str]]:
+    """Factory: a new, completely empty database (not cloned from the migrated template)."""
+    made: list[str] = []
+
+    def create() -> str:
+        name = f"m_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(pg_root, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name} TEMPLATE template0")
+        made.append(name)
+        return database_url(pg_root, name)
+
+    yield create
+    with psycopg.connect(pg_root, autocommit=True) as conn:
+        for name in made:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
 def make_settings(tmp_path: Path, conninfo: str) -> Callable[..., Settings]:
     """Settings for this test's database and data directory, with overrides."""
 

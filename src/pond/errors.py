@@ -9,7 +9,7 @@ The tree::
     │   ├── UnknownEntity          an entity that is not exported
     │   ├── MissingContentType     a body without a Content-Type; its parameters were ignored
     │   ├── ImportRejected         events to load have a bad row; nothing was loaded
-    │   ├── InvalidWebhookUrl      a webhook URL that is not https (or loopback http)
+    │   ├── InvalidWebhookUrl      a webhook URL that is malformed or reaches a refused address
     │   ├── PayloadTooLarge        a body over the route's limit (413)
     │   └── RequestTimeout         a request head or body that did not arrive in time (408)
     ├── OAuthError                 token endpoint errors, RFC 6749 section 5.2
@@ -17,6 +17,7 @@ The tree::
     ├── NotFound                   no such resource, or not yours (404)
     │   ├── SnapshotNotFound
     │   ├── ClientNotFound
+    │   ├── KeyNotFound            no server key with that kid
     │   └── WebhookNotFound
     ├── SnapshotGone               the snapshot outlived its retention (410)
     ├── IdempotencyConflict        an Idempotency-Key reused with another request (409)
@@ -25,6 +26,7 @@ The tree::
     │   └── TooManyFailures        failed token requests from one client or address (429)
     ├── LinkRefused                a download link that is expired, altered or unknown (403)
     ├── Unavailable                the database is out of reach (503)
+    │   └── StorageUnavailable     the object store is out of reach or refuses pond (503)
     └── WebhookDeliveryFailed      a webhook endpoint did not answer 2xx (the job retries)
 
 HTTP answers are made from these in exactly one place (`pond.api.errors`) and CLI
@@ -113,6 +115,10 @@ class ClientNotFound(NotFound):
     code = "client_not_found"
 
 
+class KeyNotFound(NotFound):
+    code = "key_not_found"
+
+
 class SnapshotGone(PondError):
     status = 410
     code = "snapshot_expired"
@@ -154,8 +160,21 @@ class Unavailable(PondError):
     code = "service_unavailable"
 
 
+class StorageUnavailable(Unavailable):
+    """The object store cannot be used: unreachable, no such bucket, credentials refused.
+
+    `/readyz` answers it as 503; at start-up it stops the process as a `ConfigError`.
+    """
+
+    code = "storage_unavailable"
+
+
 class InvalidWebhookUrl(InputError):
-    """A webhook URL that is not https (plain http is allowed on loopback only)."""
+    """A webhook URL that is malformed, or reaches an address webhooks may not reach.
+
+    Raised at registration (400) and, at delivery, for an endpoint whose host
+    resolves to a refused address: that delivery fails for good, with this message.
+    """
 
     code = "invalid_webhook_url"
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import re
 import tomllib
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -23,6 +25,7 @@ from pydantic_settings import (
 
 from pond.entities.configured import EntityConfig
 from pond.errors import ConfigError
+from pond.webhooks.addresses import parse_networks
 
 ENV_PREFIX = "POND_"
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -135,6 +138,10 @@ class Settings(BaseSettings):
         le=500,
         description="Most database connections the API of one process holds.",
     )
+    webhook_allow_cidrs: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = Field(
+        default=(),
+        description="Ranges webhooks may reach besides public addresses (CIDRs, comma-separated).",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -186,6 +193,15 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an absolute http(s) URL such as http://127.0.0.1:9000")
         return value.rstrip("/")
+
+    @field_validator("webhook_allow_cidrs", mode="before")
+    @classmethod
+    def _check_webhook_allow_cidrs(cls, value: object) -> object:
+        # Comma-separated text in the environment, a list of strings in pond.toml.
+        items = value.split(",") if isinstance(value, str) else value
+        if isinstance(items, list | tuple) and all(isinstance(i, str) for i in items):
+            return parse_networks(items)
+        return value
 
     @property
     def objects_dir(self) -> Path:

@@ -40,7 +40,8 @@ def forge_token(conninfo: str, **claims: Any) -> str:
     """A token signed with the server's own private key, carrying exactly `claims`."""
     with psycopg.connect(conninfo) as conn:
         row = conn.execute(
-            "SELECT kid, secret FROM signing_keys WHERE purpose = 'jwt' AND retired_at IS NULL"
+            "SELECT kid, secret FROM signing_keys WHERE purpose = 'jwt' AND superseded_at IS NULL"
+            " AND retired_at IS NULL"
         ).fetchone()
     assert row is not None
     headers = {"kid": claims.pop("_kid", row[0])}

@@ -18,7 +18,7 @@ import pytest
 
 from pond.console import service
 from pond.events import seeding
-from pond.exports import exporter
+from pond.exports import coordinator
 from pond.snapshots.dates import parse_instant
 from tests.conftest import RunningServer
 
@@ -343,7 +343,7 @@ def test_the_status_fragment_waits_for_the_export_without_polling(
         state: Any = server.app.state.pond
         exported = threading.Timer(
             0.5,
-            exporter.run,
+            coordinator.run,
             (server.conninfo, state.store, uuid.UUID(snapshot_id)),
             {"max_rows": 100},
         )
@@ -365,3 +365,29 @@ def test_the_status_fragment_waits_for_the_export_without_polling(
     # export, not at the end of the 30 seconds.
     assert len(states) <= 5, states
     assert waited < 20
+
+
+def test_the_create_form_offers_parquet_and_json_lines(
+    pond_server: RunningServer,
+    browser: httpx.Client,
+    client_credentials: Callable[[str], tuple[str, str]],
+) -> None:
+    seeding.seed(
+        pond_server.conninfo, org="acme", start=parse_instant("f", FROM),
+        end=parse_instant("t", TO), count=30,
+    )  # fmt: skip
+    assert sign_in(browser, *client_credentials("acme")).status_code == 303
+    page = browser.get("/console")
+    assert '<option value="parquet"' in page.text
+    assert '<option value="ndjson"' in page.text
+    base = {"created_at_from": FROM, "created_at_to": TO}
+    for fmt, name in (("parquet", "event_000.parquet"), ("ndjson", "event_000.ndjson.gz")):
+        # gzip applies to JSON Lines; Parquet is compressed inside and ignores the box.
+        form = {**base, "format": fmt, "gzip": "1", "csrf_token": csrf(browser)}
+        created = browser.post("/console/snapshots", data=form)
+        assert created.status_code == 303, created.text
+        fragment = wait_final(browser, created.headers["location"].rsplit("/", 1)[1])
+        link = re.search(rf'href="(http[^"]+{re.escape(name)}[^"]*)"', fragment)
+        assert link is not None, fragment
+        body = httpx.get(link[1].replace("&amp;", "&")).content
+        assert body.startswith(b"PAR1" if fmt == "parquet" else b"\x1f\x8b")

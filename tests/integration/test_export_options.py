@@ -130,7 +130,7 @@ def test_gzip_and_columns_together_in_several_parts(
     assert len(ids) == len(set(ids)) == 1000
 
 
-@pytest.mark.parametrize(("field", "value"), [("format", "parquet"), ("compression", "zstd")])
+@pytest.mark.parametrize(("field", "value"), [("format", "xlsx"), ("compression", "brotli")])
 def test_unsupported_format_or_compression_says_what_exists(
     pond_server: RunningServer, acme_token: str, field: str, value: str
 ) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pond.exports import exporter
+from pond.exports import coordinator
 from tests.conftest import RunningServer
 from tests.integration.helpers import bearer, schedule
 
@@ -64,7 +64,7 @@ def test_wait_returns_once_the_export_finishes(
 
     def export_later() -> None:
         time.sleep(0.5)
-        exporter.run(idle.conninfo, state.store, sid, max_rows=100)
+        coordinator.run(idle.conninfo, state.store, sid, max_rows=100)
 
     worker = threading.Thread(target=export_later)
     worker.start()

@@ -7,15 +7,13 @@ migration must be interchangeable: the next migration runs on both.
 from __future__ import annotations
 
 import threading
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 import pytest
 
 from pond.db.migrate import migrations, upgrade
-from tests.conftest import database_url
 
 # Each query describes one kind of object of the `public` schema by name and
 # definition only (never by oid), sorted, so two databases compare with `==`.
@@ -89,6 +87,7 @@ _CATALOG = {
     """,
     # applied_at differs by construction; which versions are recorded must not.
     "migrations": "SELECT version, name FROM pond_migrations ORDER BY 1",
+    "queue_migrations": "SELECT name FROM pond_procrastinate_migrations ORDER BY 1",
 }
 
 
@@ -96,24 +95,6 @@ def describe(conninfo: str) -> dict[str, list[tuple[Any, ...]]]:
     """Every object of the `public` schema, by kind, as sorted rows."""
     with psycopg.connect(conninfo) as conn:
         return {kind: conn.execute(query).fetchall() for kind, query in _CATALOG.items()}
-
-
-@pytest.fixture
-def empty_database(pg_root: str) -> Iterator[Callable[[], str]]:
-    """Factory: a new, completely empty database (not cloned from the migrated template)."""
-    made: list[str] = []
-
-    def create() -> str:
-        name = f"m_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(pg_root, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name} TEMPLATE template0")
-        made.append(name)
-        return database_url(pg_root, name)
-
-    yield create
-    with psycopg.connect(pg_root, autocommit=True) as conn:
-        for name in made:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def test_migrations_and_schema_sql_build_the_same_schema(

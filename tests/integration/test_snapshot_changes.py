@@ -17,7 +17,8 @@ import psycopg
 import pytest
 
 from pond.downloads.signing import LinkSigner
-from pond.exports import exporter
+from pond.exports import coordinator
+from pond.exports import repository as export_rows
 from pond.jobs.runtime import JobRuntime
 from pond.jobs.tasks import expire_snapshots
 from pond.snapshots import repository
@@ -59,10 +60,10 @@ def test_every_change_of_state_is_announced_whoever_makes_it(
     ):
         listener.execute(f"LISTEN {CHANNEL}")
 
-        # The exporter: claimed (running), then published (complete), in two transactions.
-        exporter.run(conninfo, store, exported, max_rows=100)
+        # The export: claimed (running), then published (complete), in two transactions.
+        coordinator.run(conninfo, store, exported, max_rows=100)
         assert heard(listener) == [str(exported), str(exported)]
-        exporter.fail(conn, failed, "the disk is full")
+        export_rows.fail(conn, failed, "the disk is full")
         assert heard(listener) == [str(failed)]
 
         async def delete() -> None:
@@ -200,7 +201,7 @@ def test_waiting_requests_read_nothing_until_their_snapshot_changes(
         # 5 s, reads the snapshots' states on its own connection and wakes no one).
         assert reads_so_far() - reads == 0
         exported = threading.Thread(
-            target=exporter.run,
+            target=coordinator.run,
             args=(server.conninfo, state.store, uuid.UUID(href.rsplit("/", 1)[1])),
             kwargs={"max_rows": 100},
         )

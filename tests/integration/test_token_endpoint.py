@@ -138,4 +138,54 @@ def test_secrets_are_stored_only_as_hashes(
         ).fetchone()
     assert row is not None
     assert secret not in row[0]
-    assert row[0].startswith("scrypt$")
+    assert row[0].startswith("hmac-sha256$")
+
+
+# A client secret and the hash that the release before HMAC hashes stored for it
+# (scrypt, made by that release's `hash_secret`).
+LEGACY_SECRET = "legacy0secret0stored0by0the0previous0release00000000"
+LEGACY_HASH = "scrypt$16384$8$1$ZHbRyzNjk8Zbym44KPt-ag$patdKGeFd3VQXtTL3aVVj9Qf9ZO_3HDmTdxGC_Rvbmw"
+
+
+def test_a_secret_stored_by_the_previous_release_works_and_is_rehashed_on_use(
+    pond_server: RunningServer, client_credentials: Callable[[str], tuple[str, str]]
+) -> None:
+    import psycopg
+
+    client_id, _ = client_credentials("acme")
+    with psycopg.connect(pond_server.conninfo, autocommit=True) as conn:
+
+        def stored() -> str:
+            row = conn.execute(
+                "SELECT secret_hash FROM oauth_clients WHERE client_id = %s", (client_id,)
+            ).fetchone()
+            assert row is not None
+            return str(row[0])
+
+        conn.execute(
+            "UPDATE oauth_clients SET secret_hash = %s WHERE client_id = %s",
+            (LEGACY_HASH, client_id),
+        )
+        wrong = httpx.post(
+            pond_server.token_url, headers=basic(client_id, LEGACY_SECRET[:-1] + "x"), data=FORM
+        )
+        assert wrong.json()["error"] == "invalid_client"
+        assert stored() == LEGACY_HASH, "a wrong secret must not touch the stored hash"
+
+        first = httpx.post(
+            pond_server.token_url, headers=basic(client_id, LEGACY_SECRET), data=FORM
+        )
+        assert first.status_code == 200, first.text
+        rehashed = stored()
+        assert rehashed.startswith("hmac-sha256$")
+        assert LEGACY_SECRET not in rehashed
+
+        again = httpx.post(
+            pond_server.token_url, headers=basic(client_id, LEGACY_SECRET), data=FORM
+        )
+        assert again.status_code == 200, again.text
+        assert stored() == rehashed
+        wrong = httpx.post(
+            pond_server.token_url, headers=basic(client_id, LEGACY_SECRET[:-1] + "x"), data=FORM
+        )
+        assert wrong.json()["error"] == "invalid_client"

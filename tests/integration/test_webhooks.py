@@ -2,6 +2,9 @@
 
 A receiver on loopback (http.server in a thread) records what pond sends and
 verifies the Standard Webhooks signature with its own code, independent of pond's.
+Webhooks reach only public addresses by default; the server of these tests
+allows its loopback receivers as an operator would, with
+`POND_WEBHOOK_ALLOW_CIDRS` (what stays refused: `test_webhook_addresses.py`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ from pond.events import seeding
 from pond.webhooks import events
 from tests.conftest import RunningServer
 from tests.integration.helpers import bearer, schedule, wait_done
+
+# The receivers' range, opened as an operator opens their own network.
+RECEIVERS = "127.0.0.1/32"
 
 Creds = Callable[[str], tuple[str, str]]
 Token = Callable[[str, str], str]
@@ -67,6 +73,12 @@ class Receiver:
                 return self.on(path)
             time.sleep(0.05)
         raise AssertionError(f"{path} got {len(self.on(path))} requests, expected {count}")
+
+
+@pytest.fixture
+def pond_server(start_server: Callable[..., RunningServer]) -> RunningServer:
+    """A real pond server whose webhooks may reach the loopback receivers."""
+    return start_server(webhook_allow_cidrs=RECEIVERS)
 
 
 @pytest.fixture

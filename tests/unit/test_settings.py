@@ -30,6 +30,8 @@ def test_defaults_match_the_brief(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
         ("POND_RETENTION_DAYS", "0"),
         ("POND_PUBLIC_URL", "example.com"),
         ("POND_STORAGE_URL", "ftp://x"),
+        ("POND_WEBHOOK_ALLOW_CIDRS", "10.0.0.5/8"),
+        ("POND_WEBHOOK_ALLOW_CIDRS", "10.0.0.0/8,intranet"),
     ],
 )
 def test_a_bad_value_names_the_variable(
@@ -84,4 +86,25 @@ def test_entities_come_from_pond_toml_or_json(
     assert sorted(load_settings().entities) == ["orders", "refunds"]
     monkeypatch.setenv("POND_ENTITIES", '{"refunds": {"table": "drop table x", "columns": []}}')
     with pytest.raises(ConfigError, match="POND_ENTITIES"):
+        load_settings()
+
+
+def test_webhook_ranges_are_comma_separated_or_a_toml_list(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("POND_WEBHOOK_ALLOW_CIDRS", raising=False)
+    assert load_settings().webhook_allow_cidrs == ()  # closed by default: public only
+    (tmp_path / "pond.toml").write_text('webhook_allow_cidrs = ["10.1.0.0/16", "fd00::/8"]\n')
+    assert [str(n) for n in load_settings().webhook_allow_cidrs] == ["10.1.0.0/16", "fd00::/8"]
+    monkeypatch.setenv("POND_WEBHOOK_ALLOW_CIDRS", " 127.0.0.0/8, ::1 ")
+    assert [str(n) for n in load_settings().webhook_allow_cidrs] == ["127.0.0.0/8", "::1/128"]
+
+
+def test_a_webhook_range_with_host_bits_says_how_to_write_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("POND_WEBHOOK_ALLOW_CIDRS", "10.0.0.5/8")
+    with pytest.raises(ConfigError, match=r"write the network's first address, 10\.0\.0\.0/8"):
         load_settings()

@@ -61,3 +61,26 @@ def test_expired_links_are_refused() -> None:
 
 def test_the_secret_never_shows_in_repr() -> None:
     assert "xxxx" not in repr(LinkSigner("k1", b"x" * 32))
+
+
+def test_after_a_rotation_new_links_use_the_new_key_and_old_links_still_pass() -> None:
+    signer = LinkSigner("k1", b"x" * 32)
+    old = sign(signer)
+    signer.use("k2", b"y" * 32, verifying={"k1": b"x" * 32})
+    new = sign(signer)
+    assert (old["KeyId"], new["KeyId"]) == ("k1", "k2")
+    check(signer, KEY, old)
+    check(signer, KEY, new)
+    assert signer.knows("k1")
+    assert signer.knows("k2")
+
+
+def test_once_the_old_key_is_dropped_its_links_are_refused() -> None:
+    signer = LinkSigner("k1", b"x" * 32)
+    old = sign(signer)
+    signer.use("k2", b"y" * 32)
+    assert not signer.knows("k1")
+    with pytest.raises(LinkRefused, match="unknown"):
+        check(signer, KEY, old)
+    with pytest.raises(LinkRefused, match="does not match"):
+        check(signer, KEY, {**old, "KeyId": "k2"})

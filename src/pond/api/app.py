@@ -25,7 +25,6 @@ from pond.auth import router as auth_router
 from pond.auth.keys import load_keyring
 from pond.console.routes import routes as console_routes
 from pond.downloads import router as downloads_router
-from pond.downloads.signing import LinkSigner
 from pond.entities import configured
 from pond.events import router as events_router
 from pond.jobs.runtime import JobRuntime
@@ -44,10 +43,11 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """Readiness: the database answers too."""
+    """Readiness: the database and the object store answer too (503 otherwise)."""
     state: AppState = request.app.state.pond
     async with state.pool.connection() as conn:
         await conn.execute("SELECT 1")
+    await asyncio.to_thread(state.store.check)
     return JSONResponse({"status": "ready"})
 
 
@@ -75,13 +75,14 @@ def create_app(settings: Settings, conninfo: str, *, run_worker: bool = True) ->
         await pool.open(wait=True)
         async with pool.connection() as conn:
             keys = await load_keyring(conn)
-        store = open_store(settings, keys)
-        signer = LinkSigner(keys.link_kid, keys.link_secret)
+        signer = keys.link_signer()
+        store = open_store(settings, signer)
         changes = SnapshotChanges(conninfo)
         changes.start()
-        app.state.pond = AppState(
+        state = app.state.pond = AppState(
             settings=settings, pool=pool, keys=keys, store=store, signer=signer, changes=changes
         )
+        watching = asyncio.create_task(state.watcher.run())
         worker: asyncio.Task[None] | None = None
         if run_worker:
             from pond.jobs.worker import run_worker as _run_worker
@@ -96,10 +97,11 @@ def create_app(settings: Settings, conninfo: str, *, run_worker: bool = True) ->
         try:
             yield
         finally:
-            if worker is not None:
-                worker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await worker
+            for task in (watching, worker):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             await changes.stop()
             await pool.close()
 

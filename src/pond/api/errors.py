@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from pond.errors import AuthError, LinkRefused, PondError, RateLimited
+from pond.errors import AuthError, LinkRefused, PondError, RateLimited, Unavailable
 
 log = structlog.get_logger("pond.api")
 
@@ -57,6 +57,8 @@ async def pond_error(request: Request, exc: Exception) -> Response:
         response.headers["WWW-Authenticate"] = "Bearer " + ", ".join(params)
     if isinstance(exc, RateLimited):
         response.headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, Unavailable):
+        response.headers["Retry-After"] = "5"
     if exc.status >= 500:
         log.warning("request.failed", code=exc.code, path=request.url.path)
     return response

@@ -36,10 +36,33 @@ def schemas() -> dict[str, Any]:
                 "items": {"type": "string"},
                 "description": "pond: only when the creation chose columns.",
             },
+            "format": {
+                "type": "string",
+                "enum": ["parquet", "ndjson"],
+                "description": "pond: only when the creation asked for a format other than CSV.",
+            },
             "compression": {
                 "type": "string",
-                "enum": ["gzip"],
+                "enum": ["gzip", "zstd", "snappy", "none"],
                 "description": "pond: only when the creation asked for it.",
+            },
+        },
+    )
+    column = obj(
+        ["name", "type", "db_type"],
+        {
+            "name": {"type": "string", "example": "created_at"},
+            "type": {
+                "type": "string",
+                "example": "timestamp[us, tz=UTC]",
+                "description": "The Arrow type, as pyarrow names it: int16, int32, int64,"
+                " float, double, bool, string, decimal128(P, S), date32[day], time64[us],"
+                " timestamp[us], timestamp[us, tz=UTC]. Parquet parts hold exactly this type.",
+            },
+            "db_type": {
+                "type": "string",
+                "example": "timestamp with time zone",
+                "description": "The column's PostgreSQL type (json and jsonb are JSON text).",
             },
         },
     )
@@ -56,10 +79,26 @@ def schemas() -> dict[str, Any]:
             "query": ref("Query"),
             "expires_at": {**DATE, "description": "pond: when `href` stops working."},
             "sha256": {"type": "string", "description": "pond: SHA-256 of the part, hex."},
+            "format": {
+                "type": "string",
+                "enum": ["csv", "parquet", "ndjson"],
+                "description": "pond, with details: the part's file format.",
+            },
+            "columns": {
+                "type": "array",
+                "items": ref("Column"),
+                "description": "pond, with details: the part's columns, in order, with types.",
+            },
             "reason": {"type": "string", "description": "pond: why a failed export failed."},
             "rows_exported": {
                 "type": "integer",
                 "description": "pond, with details: rows written so far by a running export.",
+            },
+            "run": {
+                "type": "integer",
+                "description": "pond, with details: the run of the export (1 for the first"
+                " attempt) that wrote the part, or that is running. A part seen while a run"
+                " is in progress belongs to that run only.",
             },
         },
     )
@@ -72,14 +111,17 @@ def schemas() -> dict[str, Any]:
             "entity": {"type": "string", "default": "event"},
             "format": {
                 "type": "string",
-                "enum": ["csv"],
+                "enum": ["csv", "parquet", "ndjson"],
                 "default": "csv",
-                "description": "pond: the file format; CSV is the only one today.",
+                "description": "pond: the file format: CSV with a header (`event_000`),"
+                " Parquet typed from the entity's columns (`event_000.parquet`) or JSON Lines"
+                " (`event_000.ndjson`).",
             },
             "compression": {
                 "type": "string",
-                "enum": ["gzip"],
-                "description": "pond: gzip each part; objects are then named `event_000.csv.gz`.",
+                "enum": ["gzip", "zstd", "snappy", "none"],
+                "description": "pond: `gzip` for CSV and JSON Lines (objects then end in `.gz`);"
+                " the page codec for Parquet: `zstd` (its default), `snappy` or `none`.",
             },
             "columns": {
                 "type": ["string", "array"],
@@ -129,6 +171,7 @@ def schemas() -> dict[str, Any]:
             },
         ),
         "Query": query,
+        "Column": column,
         "Item": item,
         "Snapshot": obj(
             ["href", "items"],

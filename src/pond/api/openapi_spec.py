@@ -152,8 +152,10 @@ def _snapshot_paths() -> dict[str, Any]:
                         "name": "details",
                         "in": "query",
                         "schema": {"type": "boolean"},
-                        "description": "pond: add `expires_at` and `sha256` to complete items"
-                        " (without it the answer is exactly the documented one).",
+                        "description": "pond: add `expires_at`, `sha256`, `run`, `format` and"
+                        " the typed `columns` to complete items, and list the parts of a running"
+                        " export finished so far (without it the answer is exactly the"
+                        " documented one).",
                     },
                 ],
                 "responses": {
@@ -185,6 +187,13 @@ def _other_paths() -> dict[str, Any]:
     health = {
         "200": _json("Up.", "Health"),
         "503": _error("`service_unavailable`: the database cannot be reached."),
+    }
+    ready = {
+        **health,
+        "503": _error(
+            "`service_unavailable`: the database cannot be reached; `storage_unavailable`:"
+            " the object store cannot be used (the description says why)."
+        ),
     }
     return {
         "/oauth2/token": {
@@ -286,7 +295,12 @@ def _other_paths() -> dict[str, Any]:
             }
         },
         "/healthz": {"get": {"summary": "Liveness", "responses": health}},
-        "/readyz": {"get": {"summary": "Readiness: the database answers too", "responses": health}},
+        "/readyz": {
+            "get": {
+                "summary": "Readiness: the database and the object store answer too",
+                "responses": ready,
+            }
+        },
         "/openapi.json": {
             "get": {
                 "summary": "This description",

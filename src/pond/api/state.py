@@ -15,6 +15,9 @@ from pond.api.batching import Batcher
 from pond.auth.keys import KeyRing
 from pond.auth.throttle import FailureThrottle
 from pond.auth.tokens import TokenClaims
+from pond.auth.watcher import KeyWatcher
+from pond.clients import repository as client_repository
+from pond.clients.repository import ClientRecord
 from pond.downloads.signing import LinkSigner
 from pond.limits.rate import SharedRate
 from pond.settings import Settings
@@ -28,8 +31,10 @@ from pond.storage.base import ObjectStore
 class AppState:
     settings: Settings
     pool: AsyncConnectionPool[Any]
+    # The keys in use: replaced whole by `use_keys` when the database's change.
     keys: KeyRing
     store: ObjectStore
+    # Shared with the local object store, which signs links with it.
     signer: LinkSigner
     # News of snapshots from the database, for requests that wait: see pond.snapshots.changes.
     changes: SnapshotChanges
@@ -40,14 +45,19 @@ class AppState:
     lookups: Batcher[LookupKey, Lookup] = field(init=False)
     # The same reads, counted against nothing: a long-poll reading its snapshot again.
     rereads: Batcher[LookupKey, Lookup] = field(init=False)
+    # The clients that token requests name, read the same way.
+    clients: Batcher[str, ClientRecord | None] = field(init=False)
     # The per-client rate, counted in the database: see pond.snapshots.limits.
     rate_limit: SharedRate = field(init=False)
     # Failed token requests, counted in the database: see pond.auth.throttle.
     token_throttle: FailureThrottle = field(init=False)
+    # Follows the database's keys; `run()` it for as long as the app serves.
+    watcher: KeyWatcher = field(init=False)
 
     def __post_init__(self) -> None:
         pool = self.pool
         settings = self.settings
+        self.watcher = KeyWatcher(pool, self.keys, self.use_keys)
 
         async def load(keys: dict[LookupKey, int]) -> dict[LookupKey, Lookup]:
             async with autocommit(pool) as conn:
@@ -65,6 +75,19 @@ class AppState:
         self.token_throttle = FailureThrottle(
             lambda: autocommit(pool), settings.token_failure_limit, settings.token_failure_window
         )
+
+        async def load_clients(client_ids: dict[str, int]) -> dict[str, ClientRecord | None]:
+            async with autocommit(pool) as conn:
+                return await client_repository.get_many(conn, list(client_ids))
+
+        self.clients = Batcher(load_clients)
+
+    def use_keys(self, ring: KeyRing) -> None:
+        """Sign and verify with `ring` from now on."""
+        self.keys = ring
+        ring.use_links(self.signer)
+        # A remembered verification may rest on a key just retired: verify afresh.
+        self.verified_tokens.clear()
 
 
 @contextlib.asynccontextmanager

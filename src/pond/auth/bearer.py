@@ -1,9 +1,10 @@
 """Who is calling: the bearer token checked against its signature and its client.
 
 The signature check of a token is remembered by the token's text until the token
-expires (a given text always verifies the same way); whether its client is still
-active and on the same secret generation is read from the database on every
-request, so revoking or rotating a client refuses its tokens at once.
+expires or the keys change (a given text always verifies the same way under the
+same keys); whether its client is still active and on the same secret generation
+is read from the database on every request, so revoking or rotating a client
+refuses its tokens at once.
 """
 
 from __future__ import annotations
@@ -46,13 +47,14 @@ class ClientStanding(Protocol):
     def active(self) -> bool: ...
 
 
-def _verify(state: AppState, token: str) -> TokenClaims:
+async def verified(state: AppState, token: str) -> TokenClaims:
     """`tokens.verify`, remembered by the token's text for as long as it has not expired.
 
     Signature, issuer and claims are facts of the text; only the clock changes the
     answer, so a remembered token is used only before its `exp`. After that it is
     verified again, which refuses it (or accepts it within the leeway) exactly as
-    the first time would.
+    the first time would. What is remembered is forgotten when the keys change.
+    A token of a key this process does not know yet makes it look for new keys first.
     """
     issuer = state.settings.public_url
     verified = state.verified_tokens
@@ -61,6 +63,9 @@ def _verify(state: AppState, token: str) -> TokenClaims:
     if claims is not None and time.time() < claims.expires_at:
         return claims
     verified.pop(key, None)
+    kid = tokens.key_id(token)
+    if kid is not None and kid not in state.keys.verifying_keys:
+        await state.watcher.look_for(kid)
     claims = tokens.verify(state.keys, token, issuer=issuer)
     if len(verified) >= _VERIFIED_LIMIT:
         now = time.time()
@@ -72,7 +77,7 @@ def _verify(state: AppState, token: str) -> TokenClaims:
     return claims
 
 
-def token_claims(request: Request) -> TokenClaims:
+async def token_claims(request: Request) -> TokenClaims:
     """The verified claims of the request's bearer token, or `AuthError(invalid_token)`.
 
     Only the token itself is checked here: `admit` must follow, with the client as
@@ -85,7 +90,7 @@ def token_claims(request: Request) -> TokenClaims:
             "invalid_token",
             "an access token is required: send 'Authorization: Bearer <token>'",
         )
-    return _verify(app_state(request), value.strip())
+    return await verified(app_state(request), value.strip())
 
 
 def admit(
@@ -120,4 +125,4 @@ async def principal(
 
 async def authenticate(request: Request, scope: str = SNAPSHOTS_SCOPE) -> Principal:
     """The caller of `request`, or `AuthError` (401 invalid_token, 403 insufficient_scope)."""
-    return await principal(app_state(request), token_claims(request), scope)
+    return await principal(app_state(request), await token_claims(request), scope)

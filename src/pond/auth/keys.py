@@ -1,37 +1,63 @@
-"""The server's own keys: an RS256 pair for access tokens and an HMAC secret for links.
+"""The server's own keys: RS256 pairs for access tokens, HMAC secrets for links, a hash key.
 
-Both are made on first start and kept in the database, where every pond
-process (API servers and workers alike) finds the same ones.
+All are made on first start and kept in the database, where every pond process
+(API servers and workers alike) finds the same ones. Token keys and link
+secrets rotate (`pond.auth.rotation`): one key of each signs, and the keys it
+superseded keep verifying what they signed until they are retired. The hash
+key of client secrets does not rotate.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-# Serialises first-start key creation between processes.
-_KEY_LOCK = 0x6B657973  # "keys"
+from pond.auth import repository
+from pond.auth.credentials import SecretHasher
+from pond.auth.repository import Conn, KeyRow
+from pond.downloads.signing import LinkSigner
+from pond.errors import PondError
+
+TOKEN, LINK, HASH = "jwt", "link", "hash"
 
 
 @dataclass(frozen=True)
 class KeyRing:
-    """The keys in use: `jwt_kid`/`jwt_private_pem` sign tokens, `public_jwks` verify them."""
+    """The keys of one moment: the signing key of each purpose, and every key that verifies.
+
+    `public_jwks` is the JWKS document (every token key not retired, the signing
+    one first); `verifying_keys` holds the same keys ready for PyJWT, by kid.
+    """
 
     jwt_kid: str
-    jwt_private_pem: bytes = field(repr=False)
-    public_jwks: dict[str, Any]
+    jwt_private_key: rsa.RSAPrivateKey = field(repr=False)
+    public_jwks: dict[str, Any] = field(repr=False)
+    verifying_keys: Mapping[str, rsa.RSAPublicKey] = field(repr=False)
     link_kid: str
     link_secret: bytes = field(repr=False)
+    link_secrets: Mapping[str, bytes] = field(repr=False)
+    hasher: SecretHasher
+    # Every key not retired, whatever its purpose: a change here is a change of keys.
+    kids: frozenset[str]
+
+    def link_signer(self) -> LinkSigner:
+        """A signer with this ring's link secrets (update it later with `use_links`)."""
+        return LinkSigner(self.link_kid, self.link_secret, verifying=self.link_secrets)
+
+    def use_links(self, signer: LinkSigner) -> None:
+        """Make `signer` sign with this ring's link secret and check with all of them."""
+        signer.use(self.link_kid, self.link_secret, verifying=self.link_secrets)
 
 
-def _new_rsa_key() -> tuple[str, bytes, dict[str, Any]]:
+def new_token_key() -> tuple[str, bytes, dict[str, Any]]:
+    """A new RS256 pair: its kid, the private key (PEM) and the public JWK."""
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = private.private_bytes(
         serialization.Encoding.PEM,
@@ -44,39 +70,82 @@ def _new_rsa_key() -> tuple[str, bytes, dict[str, Any]]:
     return kid, pem, jwk
 
 
-async def load_keyring(conn: psycopg.AsyncConnection[Any]) -> KeyRing:
+def new_secret() -> tuple[str, bytes]:
+    """A new HMAC key (link secret or hash key): a short kid and 32 random bytes."""
+    return secrets.token_urlsafe(8), secrets.token_bytes(32)
+
+
+async def add_key(conn: Conn, purpose: str) -> str:
+    """Store a new signing key of `purpose`; its kid. The caller supersedes the previous one."""
+    if purpose == TOKEN:
+        kid, pem, jwk = new_token_key()
+        await repository.insert(conn, kid=kid, purpose=TOKEN, secret=pem, public_jwk=jwk)
+        return kid
+    kid, secret = new_secret()
+    await repository.insert(conn, kid=kid, purpose=purpose, secret=secret, public_jwk=None)
+    return kid
+
+
+def _signing(rows: list[KeyRow], purpose: str) -> KeyRow:
+    current = [r for r in rows if r.purpose == purpose and r.superseded_at is None]
+    if not current:
+        raise PondError(
+            f"the database holds no {purpose!r} signing key",
+            hint="run `pond keys rotate` to make one",
+        )
+    return current[0]
+
+
+def build(rows: list[KeyRow]) -> KeyRing:
+    """The key ring of `rows` (every key not retired, newest first)."""
+    token = _signing(rows, TOKEN)
+    link = _signing(rows, LINK)
+    hashing = _signing(rows, HASH)
+    # The key was made by pond and read from its own database: checking the pair's
+    # arithmetic again (about 100 ms) would stall the process at every rotation.
+    private = serialization.load_pem_private_key(
+        token.secret, None, unsafe_skip_rsa_key_validation=True
+    )
+    assert isinstance(private, rsa.RSAPrivateKey)
+    jwks = [token.public_jwk] + [
+        r.public_jwk for r in rows if r.purpose == TOKEN and r is not token and r.public_jwk
+    ]
+    verifying = {}
+    for jwk in jwks:
+        assert jwk is not None
+        public = RSAAlgorithm.from_jwk(jwk)
+        assert isinstance(public, rsa.RSAPublicKey)
+        verifying[str(jwk["kid"])] = public
+    return KeyRing(
+        jwt_kid=token.kid,
+        jwt_private_key=private,
+        public_jwks={"keys": jwks},
+        verifying_keys=verifying,
+        link_kid=link.kid,
+        link_secret=link.secret,
+        link_secrets={r.kid: r.secret for r in rows if r.purpose == LINK},
+        hasher=SecretHasher(hashing.kid, hashing.secret),
+        kids=frozenset(r.kid for r in rows),
+    )
+
+
+async def read_keyring(conn: Conn) -> KeyRing:
+    """The keys as the database holds them now (`PondError` if a signing key is missing)."""
+    return build(await repository.live(conn))
+
+
+async def load_keyring(conn: Conn) -> KeyRing:
     """The current keys, creating whichever is missing (once, whatever the number of processes)."""
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_KEY_LOCK,))
-        rows = await (
-            await conn.execute(
-                "SELECT kid, purpose, secret, public_jwk, retired_at IS NULL AS active"
-                " FROM signing_keys ORDER BY created_at DESC"
-            )
-        ).fetchall()
-        jwt_rows = [r for r in rows if r[1] == "jwt"]
-        link_rows = [r for r in rows if r[1] == "link" and r[4]]
-        if not any(r[4] for r in jwt_rows):
-            kid, pem, jwk = _new_rsa_key()
-            await conn.execute(
-                "INSERT INTO signing_keys (kid, purpose, secret, public_jwk)"
-                " VALUES (%s, 'jwt', %s, %s)",
-                (kid, pem, json.dumps(jwk)),
-            )
-            jwt_rows.insert(0, (kid, "jwt", pem, jwk, True))
-        if not link_rows:
-            kid, secret = secrets.token_urlsafe(8), secrets.token_bytes(32)
-            await conn.execute(
-                "INSERT INTO signing_keys (kid, purpose, secret) VALUES (%s, 'link', %s)",
-                (kid, secret),
-            )
-            link_rows.insert(0, (kid, "link", secret, None, True))
-    active_jwt = next(r for r in jwt_rows if r[4])
-    return KeyRing(
-        jwt_kid=active_jwt[0],
-        jwt_private_pem=bytes(active_jwt[2]),
-        # Retired keys stay published so tokens they signed verify until they expire.
-        public_jwks={"keys": [r[3] for r in jwt_rows]},
-        link_kid=link_rows[0][0],
-        link_secret=bytes(link_rows[0][2]),
-    )
+        await repository.lock(conn)
+        rows = await repository.live(conn)
+        missing = [
+            purpose
+            for purpose in (TOKEN, LINK, HASH)
+            if not any(r.purpose == purpose and r.superseded_at is None for r in rows)
+        ]
+        for purpose in missing:
+            await add_key(conn, purpose)
+        if missing:
+            rows = await repository.live(conn)
+    return build(rows)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 
@@ -13,9 +12,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message
 
-from pond.api.state import app_state, base_url
-from pond.auth import credentials, tokens
-from pond.clients import repository
+from pond.api.state import app_state, autocommit, base_url
+from pond.auth import tokens
+from pond.clients import service as clients
 from pond.errors import OAuthError
 
 _FORM = "application/x-www-form-urlencoded"
@@ -100,11 +99,14 @@ async def token(request: Request) -> Response:
     # Checked before the secret, so that the right one is refused too while it lasts.
     await throttle.check(address, f"id:{client_id}")
 
-    async with state.pool.connection() as conn:
-        client = await repository.get(conn, client_id)
-    stored = client.secret_hash if client is not None else None
-    valid = await asyncio.to_thread(credentials.verify_secret, secret, stored)
-    if client is None or not valid or not client.active:
+    check = await clients.check_secret(
+        state.keys.hasher, await state.clients.get(client_id), secret
+    )
+    if check.rehashed is not None:
+        async with autocommit(state.pool) as conn:
+            await clients.store_rehashed(conn, check)
+    client = check.client
+    if client is None:
         await throttle.fail(address, f"id:{client_id}")
         raise OAuthError("invalid_client", "client authentication failed")
 

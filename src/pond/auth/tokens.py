@@ -52,8 +52,17 @@ def issue(
         "gen": generation,
     }
     return jwt.encode(
-        claims, keys.jwt_private_pem, algorithm="RS256", headers={"kid": keys.jwt_kid}
+        claims, keys.jwt_private_key, algorithm="RS256", headers={"kid": keys.jwt_kid}
     )
+
+
+def key_id(token: str) -> str | None:
+    """The `kid` a token's header names, unverified; None if there is none to read."""
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+    except jwt.PyJWTError:
+        return None
+    return kid if isinstance(kid, str) else None
 
 
 def _invalid(description: str) -> AuthError:
@@ -72,13 +81,14 @@ def verify(keys: KeyRing, token: str, *, issuer: str | None) -> TokenClaims:
         raise _invalid("the access token is malformed") from None
     if header.get("alg") != "RS256":
         raise _invalid("the access token must be signed with RS256")
-    jwk = next((k for k in keys.public_jwks["keys"] if k.get("kid") == header.get("kid")), None)
-    if jwk is None:
-        raise _invalid("the access token was signed by an unknown key")
+    kid = header.get("kid")
+    public = keys.verifying_keys.get(kid) if isinstance(kid, str) else None
+    if public is None:
+        raise _invalid("the access token was signed by an unknown or retired key")
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
-            jwt.PyJWK(jwk).key,
+            public,
             algorithms=["RS256"],
             issuer=issuer,
             options={

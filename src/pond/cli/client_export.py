@@ -16,6 +16,7 @@ from pond.cli.client_options import (
     Columns,
     Entity,
     Fields,
+    Format,
     Fsync,
     Gzip,
     Json,
@@ -31,56 +32,12 @@ from pond.cli.client_options import (
     read_range,
     read_timeout,
 )
-from pond.cli.client_render import (
-    DownloadView,
-    WaitView,
-    emit_json,
-    human_bytes,
-    note,
-    report_download,
-    result,
-)
-from pond.client import Snapshot
+from pond.cli.client_render import FollowView, emit_json, human_bytes, note, report_download, result
 from pond.client.export import Hooks
 from pond.client.export import export as run_export
-from pond.client.parts import PartProgress
 from pond.client.sync import Window
 from pond.client.sync import sync as run_sync
 from pond.client.times import format_time, parse_duration
-
-
-class _Views:
-    """Hooks that open a wait view while polling and a download view while downloading."""
-
-    def __init__(self) -> None:
-        self._wait: WaitView | None = None
-        self._download: DownloadView | None = None
-
-    def waiting(self, snapshot: Snapshot) -> None:
-        if self._wait is None:
-            self._wait = WaitView().__enter__()
-        self._wait(snapshot)
-        if snapshot.is_complete:
-            self.close_wait()
-            self._download = DownloadView(snapshot.size, len(snapshot.items)).__enter__()
-
-    def downloading(self, event: PartProgress) -> None:
-        if self._download is not None:
-            self._download(event)
-
-    def close_wait(self) -> None:
-        if self._wait is not None:
-            self._wait.__exit__(None, None, None)
-            self._wait = None
-
-    def close(self) -> None:
-        self.close_wait()
-        if self._download is not None:
-            self._download.__exit__(None, None, None)
-            self._download = None
-
-    def hooks(self) -> Hooks:
-        return Hooks(note=note, waiting=self.waiting, downloading=self.downloading)
 
 
 def export(
@@ -94,6 +51,7 @@ def export(
     entity: Entity = "event",
     tz: Tz = None,
     fields: Fields = None,
+    fmt: Format = None,
     gzip: Gzip = False,
     columns: Columns = None,
     merge: Merge = None,
@@ -107,12 +65,13 @@ def export(
 ) -> None:
     """Schedule, wait for and download a snapshot of [FROM, TO) into OUT, in one go.
 
-    Restartable: run the same command again after a crash and it continues the
-    same snapshot (waiting or downloading where it stopped) instead of
-    scheduling a new one.
+    Each part is downloaded as soon as the server lists it finished, while the
+    others still export. Restartable: run the same command again after a crash
+    and it continues the same snapshot (waiting or downloading where it
+    stopped) instead of scheduling a new one.
     """
     lower, upper = read_range(tz, start, end)
-    views = _Views()
+    views = FollowView()
     try:
         with open_client(profile, api_url, token_url, fsync=fsync) as client:
             download = run_export(
@@ -121,10 +80,10 @@ def export(
                 lower,
                 upper,
                 entity,
-                extra=read_options(fields, gzip, columns),
+                extra=read_options(fields, gzip, columns, fmt),
                 parallel=parallel,
                 timeout=read_timeout(timeout),
-                hooks=views.hooks(),
+                hooks=Hooks(note=note, waiting=views.waiting, downloading=views.downloading),
             )
     finally:
         views.close()
@@ -151,6 +110,7 @@ def sync(
         ),
     ] = None,
     entity: Entity = "event",
+    fmt: Format = None,
     tz: Tz = None,
     parallel: Parallel = 4,
     fsync: Fsync = False,
@@ -164,11 +124,13 @@ def sync(
 
     The first run starts at --since; each later run continues where the last
     one stopped, up to --until (default now). A state file in OUT records the
-    progress, so an interrupted run resumes its window's snapshot.
+    progress, so an interrupted run resumes its window's snapshot. With
+    --format parquet, OUT is a Parquet dataset partitioned by day (day=YYYY-MM-DD/),
+    which DuckDB and Polars read as it is.
     """
     lower, upper = read_bounds(tz, since, until)
     step = parse_duration(window) if window else None
-    views = _Views()
+    views = FollowView()
 
     def finished(done: Window) -> None:
         views.close()
@@ -188,9 +150,10 @@ def sync(
                 until=upper,
                 window=step,
                 entity=entity,
+                fmt=fmt.strip().lower() if fmt else None,
                 parallel=parallel,
                 timeout=read_timeout(timeout),
-                hooks=views.hooks(),
+                hooks=Hooks(note=note, waiting=views.waiting, downloading=views.downloading),
                 on_window=finished,
             )
     finally:

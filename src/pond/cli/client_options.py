@@ -62,7 +62,12 @@ Timeout = Annotated[
 ]
 Merge = Annotated[
     Path | None,
-    typer.Option("--merge", metavar="FILE.csv", help="Also write one CSV with one header here."),
+    typer.Option(
+        "--merge",
+        metavar="FILE",
+        help="Also write all parts as one file here: one CSV with one header, one Parquet"
+        " file, or one JSON Lines file, as the parts are.",
+    ),
 ]
 Parallel = Annotated[
     int,
@@ -87,6 +92,14 @@ Fields = Annotated[
 Gzip = Annotated[
     bool,
     typer.Option("--gzip", help="Ask for gzipped parts (event_000.csv.gz), kept compressed."),
+]
+Format = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        metavar="FORMAT",
+        help="File format: csv, parquet (typed, zstd) or ndjson (JSON Lines) [default: csv].",
+    ),
 ]
 Columns = Annotated[
     str | None,
@@ -130,9 +143,13 @@ def read_fields(pairs: list[str] | None) -> dict[str, str]:
     return fields
 
 
-def read_options(pairs: list[str] | None, gzip: bool, columns: str | None) -> dict[str, str]:
-    """The creation's extra form fields: `--field` pairs, then `--gzip` and `--columns`."""
+def read_options(
+    pairs: list[str] | None, gzip: bool, columns: str | None, fmt: str | None = None
+) -> dict[str, str]:
+    """The creation's extra form fields: `--field` pairs, then `--format`, `--gzip`, `--columns`."""
     fields = read_fields(pairs)
+    if fmt is not None:
+        fields["format"] = fmt.strip().lower()
     if gzip:
         fields["compression"] = "gzip"
     if columns is not None:

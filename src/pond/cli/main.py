@@ -50,11 +50,12 @@ def root(
 
 
 def _register() -> None:
-    from pond.cli import console_commands, server_commands, webhook_commands
+    from pond.cli import console_commands, key_commands, server_commands, webhook_commands
 
     server_commands.register(app)
     console_commands.register(app)
     webhook_commands.register(app)
+    key_commands.register(app)
     try:
         client_commands = importlib.import_module("pond.cli.client_commands")
     except ModuleNotFoundError:  # installed without the client commands module

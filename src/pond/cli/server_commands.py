@@ -75,12 +75,12 @@ def serve(
 
     bind(host, port).close()  # say a taken port now, before starting anything else
     from pond.auth.keys import load_keyring
-    from pond.storage.factory import open_store
+    from pond.storage.factory import check_at_start, open_store
 
     with _database() as (settings, conninfo):
         logs.configure(settings.log_format)
-        # Storage problems (no credentials, no bucket access) stop start-up with a message.
-        open_store(settings, _with_connection(conninfo, load_keyring))
+        # Storage problems (no credentials, no endpoint, no bucket) stop start-up with a message.
+        check_at_start(open_store(settings, _with_connection(conninfo, load_keyring).link_signer()))
         app = create_app(settings, conninfo, run_worker=worker)
         serve_app(app, host, port, settings=settings)
 
@@ -93,12 +93,14 @@ def worker_command(
     from pond.auth.keys import load_keyring
     from pond.jobs.runtime import JobRuntime
     from pond.jobs.worker import run_worker
-    from pond.storage.factory import open_store
+    from pond.storage.factory import check_at_start, open_store
 
     with _database() as (settings, conninfo):
         logs.configure(settings.log_format)
-        keys = _with_connection(conninfo, load_keyring)
-        runtime = JobRuntime(settings=settings, conninfo=conninfo, store=open_store(settings, keys))
+        # Workers sign no links: the keys of start-up are enough for the store.
+        store = open_store(settings, _with_connection(conninfo, load_keyring).link_signer())
+        check_at_start(store)
+        runtime = JobRuntime(settings=settings, conninfo=conninfo, store=store)
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         import asyncio
 
@@ -107,7 +109,7 @@ def worker_command(
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply pending schema migrations (also done on every start)."""
+    """Apply pending schema migrations, pond's and the job queue's (also done on every start)."""
     console = stdout_console()
     from pond.db.database import open_database
     from pond.db.migrate import upgrade

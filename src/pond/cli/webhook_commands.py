@@ -20,7 +20,11 @@ webhooks_app = typer.Typer(
 @webhooks_app.command("add")
 def webhooks_add(
     org: str = typer.Option(..., "--org", help="Organisation whose snapshot events to send."),
-    url: str = typer.Option(..., "--url", help="https URL (http only to a loopback host)."),
+    url: str = typer.Option(
+        ...,
+        "--url",
+        help="https URL of a public host (http too inside POND_WEBHOOK_ALLOW_CIDRS).",
+    ),
     events: str = typer.Option(
         "", "--events", help="Comma-separated event types (default: all of them)."
     ),
@@ -31,17 +35,21 @@ def webhooks_add(
     from pond.clients import repository as clients
     from pond.errors import InputError
     from pond.webhooks import repository, service
+    from pond.webhooks.egress import Egress
 
-    async def add(conn: repository.Conn) -> service.Registered:
-        org_id = await clients.find_org(conn, org)
-        if org_id is None:
-            raise InputError(
-                f"no organisation named {org!r}",
-                hint="check the name with `pond clients list`",
-            )
-        return await service.register(conn, org_id, {"url": url, "events": events})
+    with _database() as (settings, conninfo):
 
-    with _database() as (_, conninfo):
+        async def add(conn: repository.Conn) -> service.Registered:
+            org_id = await clients.find_org(conn, org)
+            if org_id is None:
+                raise InputError(
+                    f"no organisation named {org!r}",
+                    hint="check the name with `pond clients list`",
+                )
+            params = {"url": url, "events": events}
+            new = await service.validate(params, Egress.from_settings(settings))
+            return await service.register(conn, org_id, new)
+
         registered = _with_connection(conninfo, add)
     body = service.render(registered.endpoint, secret=registered.secret)
     if as_json:

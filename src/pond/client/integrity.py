@@ -7,7 +7,10 @@ ends a record). Files are read in chunks: memory stays flat whatever the size.
 A `Scanner` takes the bytes as they are downloaded, so that a part need not be
 read again once it is written.
 A gzipped part (`event_000.csv.gz`) is sized and hashed as stored and its rows
-are counted in the decompressed stream, as it is read.
+are counted in the decompressed stream, as it is read. A JSON Lines part's rows
+are its lines (no header; a newline inside a value is escaped). A Parquet
+part's rows are in its footer, not in a stream: it is checked by its size and
+checksum.
 """
 
 from __future__ import annotations
@@ -61,6 +64,23 @@ class RecordCounter:
 
     def total(self) -> int:
         """Records so far, counting a last record that lacks its newline."""
+        return self.records + (1 if self._open else 0)
+
+
+class LineCounter:
+    """Counts lines (JSON Lines records) in bytes fed in any chunking."""
+
+    def __init__(self) -> None:
+        self.records = 0
+        self._open = False
+
+    def feed(self, chunk: bytes) -> None:
+        if chunk:
+            self.records += chunk.count(b"\n")
+            self._open = not chunk.endswith(b"\n")
+
+    def total(self) -> int:
+        """Lines so far, counting a last one that lacks its newline."""
         return self.records + (1 if self._open else 0)
 
 
@@ -127,9 +147,16 @@ class Scanner:
     """
 
     def __init__(
-        self, algorithm: str | None = None, *, gzipped: bool = False, count_rows: bool = True
+        self,
+        algorithm: str | None = None,
+        *,
+        gzipped: bool = False,
+        count_rows: bool = True,
+        lines: bool = False,
     ) -> None:
-        self._counter = RecordCounter() if count_rows else None
+        self._counter: RecordCounter | LineCounter | None = None
+        if count_rows:
+            self._counter = LineCounter() if lines else RecordCounter()
         self._digest = hashlib.new(algorithm) if algorithm else None
         self._gunzip = _Gunzip() if gzipped and count_rows else None
         self.size = 0
@@ -155,7 +182,11 @@ class Scanner:
         if self._gunzip is not None:
             self._gunzip.check_end()
         digest = self._digest.hexdigest() if self._digest is not None else None
-        rows = None if self._counter is None else max(0, self._counter.total() - 1)
+        rows = None
+        if isinstance(self._counter, LineCounter):
+            rows = self._counter.total()
+        elif self._counter is not None:
+            rows = max(0, self._counter.total() - 1)  # less the header
         return Scan(self.size, rows, digest)
 
 
@@ -169,15 +200,20 @@ def scanner_for(item: Item, name: str) -> Scanner:
     checksum = expected_checksum(item)
     if checksum is not None:
         return Scanner(checksum.algorithm, count_rows=False)
-    return Scanner(None, gzipped=name.endswith(".gz"))
+    if name.endswith(".parquet"):
+        return Scanner(None, count_rows=False)
+    lines = name.endswith((".ndjson", ".ndjson.gz"))
+    return Scanner(None, gzipped=name.endswith(".gz"), lines=lines)
 
 
-def scan(path: Path, algorithm: str | None = None, *, gzipped: bool = False) -> Scan:
-    """Bytes, data rows (records minus the header) and optionally a digest of `path`.
+def scan(
+    path: Path, algorithm: str | None = None, *, gzipped: bool = False, lines: bool = False
+) -> Scan:
+    """Bytes, data rows (records minus the header, or `lines`) and optionally a digest of `path`.
 
     `gzipped`: rows are counted in the decompressed data; `zlib.error` if it is not gzip.
     """
-    scanner = Scanner(algorithm, gzipped=gzipped)
+    scanner = Scanner(algorithm, gzipped=gzipped, lines=lines)
     scanner.feed_file(path)
     return scanner.result()
 

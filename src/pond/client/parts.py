@@ -4,7 +4,8 @@ A part `event_000` is streamed to `event_000.csv.part` in the output
 directory, continued with `Range` after an interruption, checked against the
 size, rows and checksum the server gave, then renamed to `event_000.csv`.
 A finished `.csv` of the right size is never fetched again. A gzipped part
-keeps its name (`event_000.csv.gz`) and is stored as the server sent it.
+keeps its name (`event_000.csv.gz`) and is stored as the server sent it, as do
+Parquet and JSON Lines parts (`event_000.parquet`, `event_000.ndjson[.gz]`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from pond.client.integrity import Scan, Scanner, scanner_for, verify, verify_sca
 from pond.client.models import Item, Snapshot
 
 PARTIAL_SUFFIX = ".part"
+# Part names that already say their format; any other (`event_000`) is a CSV.
+KNOWN_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".ndjson", ".ndjson.gz")
 MANIFEST = ".pond-snapshot.json"  # which snapshot the files in a directory belong to
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$")
 
@@ -69,7 +72,7 @@ class Part:
 
     @property
     def final(self) -> Path:
-        keep = self.name.endswith((".csv", ".csv.gz"))
+        keep = self.name.endswith(KNOWN_SUFFIXES)
         return self.directory / (self.name if keep else f"{self.name}.csv")
 
     @property

@@ -8,6 +8,11 @@ its files are verified, so a crash at any point resumes that window's
 snapshot on the next run; windows share their bounds, so there is no gap and
 no overlap. Windows are aligned on the first run's start, and the last one
 ends at `until` (default: now).
+
+With `fmt="parquet"` the directory is a Parquet dataset partitioned by day,
+as DuckDB and Polars read it (`read_parquet('DIR/*/*.parquet', hive_partitioning
+= true)`, `polars.scan_parquet('DIR/*/*.parquet', hive_partitioning=True)`):
+windows are whole UTC days, each in a folder `day=2019-03-13/`.
 """
 
 from __future__ import annotations
@@ -42,8 +47,27 @@ class Window:
         return self.download.directory
 
 
-def window_folder(start: datetime, end: datetime) -> str:
+def window_folder(start: datetime, end: datetime, fmt: str | None = None) -> str:
+    """`20190313T000000Z_20190314T000000Z`, or `day=2019-03-13` for a Parquet dataset."""
+    if fmt == "parquet":
+        return f"day={start.date().isoformat()}"
     return f"{compact_time(start)}_{compact_time(end)}"
+
+
+def _check_days(since: datetime | None, window: timedelta | None) -> None:
+    """A Parquet dataset is partitioned by day: whole UTC days, from a midnight."""
+    if window is not None and window != DEFAULT_WINDOW:
+        raise UsageError(
+            "a Parquet sync is partitioned by day, so its windows are whole days",
+            hint="leave out --window (one day)",
+        )
+    if since is not None and as_utc(since) != as_utc(since).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    ):
+        raise UsageError(
+            "a Parquet sync is partitioned by day, so it starts at a midnight (UTC)",
+            hint="e.g. --since 2024-01-01",
+        )
 
 
 def next_bound(origin: datetime, cursor: datetime, window: timedelta, until: datetime) -> datetime:
@@ -65,6 +89,7 @@ def sync(
     until: datetime | None = None,
     window: timedelta | None = None,
     entity: str = "event",
+    fmt: str | None = None,
     parallel: int = 4,
     timeout: float | None = None,
     hooks: Hooks | None = None,
@@ -73,12 +98,16 @@ def sync(
     """Export every window from where the last run stopped (or `since`) up to `until`.
 
     The first run needs `since`; later runs continue from the state file,
-    ignoring `since`, and keep the first run's `window` (default one day).
-    Raises `UsageError` for a first run without `since`, a state file for
-    another entity, or another run using `directory`; after any other failure
-    the next run resumes the interrupted window.
+    ignoring `since`, and keep the first run's `window` (default one day) and
+    format (`fmt`: None or `csv`, `parquet`, `ndjson`). Raises `UsageError` for a
+    first run without `since`, a state file for another entity or format, a
+    Parquet sync not in whole days, or another run using `directory`; after any
+    other failure the next run resumes the interrupted window.
     """
     hooks = hooks or Hooks()
+    fmt = None if fmt in (None, "", "csv") else fmt
+    if fmt == "parquet":
+        _check_days(since, window)
     path = directory / STATE_FILE
     done: list[Window] = []
     with locked(directory, LOCK_FILE):
@@ -92,10 +121,17 @@ def sync(
             first = format_time(since)
             state = {"version": 1, "entity": entity, "origin": first, "next_from": first}
             state["window_seconds"] = int((window or DEFAULT_WINDOW).total_seconds())
+            if fmt is not None:
+                state["format"] = fmt
         elif state.get("entity") != entity:
             raise UsageError(
                 f"{directory} syncs {state.get('entity')!r}, not {entity!r}",
                 hint="use one --out directory per entity",
+            )
+        elif state.get("format") != fmt:
+            raise UsageError(
+                f"{directory} syncs {state.get('format') or 'csv'}, not {fmt or 'csv'}",
+                hint="use one --out directory per format",
             )
         elif since is not None and format_time(since) != state["next_from"]:
             hooks.note(f"continuing from {state['next_from']} (the state file); --since ignored")
@@ -110,14 +146,15 @@ def sync(
                 if cursor >= end:
                     break
                 bound = next_bound(origin, cursor, step, end)
-                current = {"request": request_fields(cursor, bound, entity, {})}
+                extra = {"format": fmt} if fmt is not None else {}
+                current = {"request": request_fields(cursor, bound, entity, extra)}
                 state["current"] = current
             request = current["request"]
             start, stop = as_utc(request["created_at_from"]), as_utc(request["created_at_to"])
             hooks.note(f"window {request['created_at_from']} to {request['created_at_to']}")
             download = run_snapshot(
                 client,
-                directory / window_folder(start, stop),
+                directory / window_folder(start, stop, fmt),
                 current,
                 lambda: write_state(path, state),
                 parallel=parallel,

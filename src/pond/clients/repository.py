@@ -70,6 +70,14 @@ async def get(conn: Conn, client_id: str) -> ClientRecord | None:
         return await cur.fetchone()
 
 
+async def get_many(conn: Conn, client_ids: list[str]) -> dict[str, ClientRecord | None]:
+    """Each client by id (None for an unknown one), in one statement."""
+    async with conn.cursor(row_factory=class_row(ClientRecord)) as cur:
+        await cur.execute(_SELECT + " WHERE c.client_id = ANY(%s)", (client_ids,))
+        found = {record.client_id: record for record in await cur.fetchall()}
+    return {client_id: found.get(client_id) for client_id in client_ids}
+
+
 async def list_all(conn: Conn) -> list[ClientRecord]:
     async with conn.cursor(row_factory=class_row(ClientRecord)) as cur:
         await cur.execute(_SELECT + " ORDER BY c.created_at, c.client_id")
@@ -89,5 +97,14 @@ async def rotate(conn: Conn, client_id: str, secret_hash: str) -> bool:
         "UPDATE oauth_clients SET secret_hash = %s, generation = generation + 1, rotated_at = now()"
         " WHERE client_id = %s AND revoked_at IS NULL",
         (secret_hash, client_id),
+    )
+    return cur.rowcount == 1
+
+
+async def replace_hash(conn: Conn, client_id: str, old: str, new: str) -> bool:
+    """Store `new` as the client's secret hash if it is still `old` (a rotation wins)."""
+    cur = await conn.execute(
+        "UPDATE oauth_clients SET secret_hash = %s WHERE client_id = %s AND secret_hash = %s",
+        (new, client_id, old),
     )
     return cur.rowcount == 1

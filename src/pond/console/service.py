@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from pond.auth import credentials, tokens
 from pond.auth.keys import KeyRing
-from pond.clients import repository as clients
+from pond.clients import service as clients
 from pond.console import repository
 from pond.errors import InputError, InvalidDateRange, PondError
 from pond.snapshots.repository import Conn, PartRecord, SnapshotRecord
@@ -41,10 +41,8 @@ async def sign_in(
     conn: Conn, keys: KeyRing, *, client_id: str, secret: str, issuer: str, ttl: int
 ) -> str:
     """An access token for the client, checked exactly as the token endpoint checks it."""
-    client = await clients.get(conn, client_id.strip())
-    stored = client.secret_hash if client is not None else None
-    valid = await asyncio.to_thread(credentials.verify_secret, secret, stored)
-    if client is None or not valid or not client.active:
+    client = await clients.authenticate(conn, keys.hasher, client_id.strip(), secret)
+    if client is None:
         raise SignInFailed("the client id or secret is wrong, or the client was revoked")
     return tokens.issue(
         keys,
@@ -65,7 +63,9 @@ def snapshot_params(form: dict[str, str]) -> dict[str, str]:
     """
     params = {"entity": form.get("entity") or "event"}
     # The export options, checked by the snapshot service like the API's.
-    if form.get("gzip"):
+    fmt = form.get("format") or "csv"
+    params["format"] = fmt
+    if form.get("gzip") and fmt != "parquet":  # Parquet is compressed inside (zstd)
         params["compression"] = "gzip"
     if form.get("columns", "").strip():
         params["columns"] = form["columns"].strip()
@@ -117,7 +117,7 @@ async def create_operator(conn: Conn, name: str) -> str:
             hint="use 1-63 letters, digits, '.', '_', '@' or '-', starting with a letter or digit",
         )
     password = secrets.token_urlsafe(18)
-    password_hash = await asyncio.to_thread(credentials.hash_secret, password)
+    password_hash = await asyncio.to_thread(credentials.hash_password, password)
     if not await repository.insert_operator(conn, name, password_hash):
         raise InputError(f"operator {name!r} already exists", hint="choose another --name")
     return password
@@ -126,6 +126,6 @@ async def create_operator(conn: Conn, name: str) -> str:
 async def operator_sign_in(conn: Conn, name: str, password: str) -> None:
     """Check an operator's password; `SignInFailed` if it is wrong or there is no such operator."""
     stored = await repository.operator_hash(conn, name.strip())
-    if not await asyncio.to_thread(credentials.verify_secret, password, stored):
+    if not await asyncio.to_thread(credentials.verify_password, password, stored):
         raise SignInFailed("the operator name or password is wrong")
     await repository.touch_operator(conn, name.strip())

@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from pond.api.state import app_state
-from pond.auth import SNAPSHOTS_SCOPE, tokens
-from pond.auth.bearer import Principal
+from pond.auth import SNAPSHOTS_SCOPE
+from pond.auth.bearer import Principal, verified
 from pond.clients import repository as clients
 from pond.console import repository
 from pond.errors import AuthError, PondError
@@ -106,7 +106,7 @@ async def visitor(request: Request) -> Visitor | None:
         return None
     state = app_state(request)
     try:
-        claims = tokens.verify(state.keys, token, issuer=state.settings.public_url)
+        claims = await verified(state, token)
     except AuthError:
         return None
     async with state.pool.connection() as conn:
@@ -126,9 +126,9 @@ async def visitor(request: Request) -> Visitor | None:
 
 
 def _operator_key(request: Request) -> bytes:
-    # A key of its own, derived from the link secret so it survives restarts.
-    secret = app_state(request).keys.link_secret
-    return hmac.new(secret, b"pond console operator session", hashlib.sha256).digest()
+    # A key of its own, derived from the hash key, which survives restarts and, unlike
+    # the link secret, is never rotated.
+    return app_state(request).keys.hasher.derive(b"pond console operator session")
 
 
 def operator_session(request: Request, name: str) -> str:

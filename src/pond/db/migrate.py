@@ -3,7 +3,9 @@
 A fresh database gets `schema.sql` (the whole current schema) and is marked at
 every version; an existing one gets each numbered migration it has not
 recorded, in order (also one numbered below a migration it already has). A
-test keeps both paths building the same schema.
+test keeps both paths building the same schema. The job queue's tables are
+then installed or upgraded by procrastinate's own SQL (`queue_schema.py`), in
+the same transaction.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from dataclasses import dataclass
 from importlib import resources
 
 import psycopg
+
+from pond.db import queue_schema
 
 # Any constant works; it only has to be the same in every pond process.
 _LOCK_ID = 0x706F6E64  # "pond"
@@ -40,12 +44,6 @@ def fresh_schema() -> str:
     return resources.files("pond.db").joinpath("schema.sql").read_text(encoding="utf-8")
 
 
-def _procrastinate_schema() -> str:
-    from procrastinate.schema import SchemaManager
-
-    return str(SchemaManager.get_schema())
-
-
 def current_version(conn: psycopg.Connection) -> int | None:
     """The schema version of the database, or None where pond was never installed."""
     exists = conn.execute("SELECT to_regclass('pond_migrations') IS NOT NULL").fetchone()
@@ -68,7 +66,7 @@ def upgrade(conninfo: str, *, fresh_from_schema: bool = True) -> list[str]:
         try:
             with conn.transaction():
                 applied += _upgrade_pond(conn, fresh_from_schema)
-                applied += _install_procrastinate(conn)
+                applied += queue_schema.upgrade(conn)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_ID,))
     return applied
@@ -104,11 +102,3 @@ def _upgrade_pond(conn: psycopg.Connection, fresh_from_schema: bool) -> list[str
         )
         done.append(f"{m.version:04d}_{m.name}")
     return done
-
-
-def _install_procrastinate(conn: psycopg.Connection) -> list[str]:
-    exists = conn.execute("SELECT to_regclass('procrastinate_jobs') IS NOT NULL").fetchone()
-    if exists and exists[0]:
-        return []
-    conn.execute(_procrastinate_schema().encode())
-    return ["procrastinate schema"]

@@ -163,15 +163,20 @@ ALTER TABLE snapshots ADD COLUMN rows_exported bigint CHECK (rows_exported >= 0)
 -- 0007: an export's parts are shared out between worker processes, and a part
 -- that keeps failing no longer hides the parts that succeeded.
 
--- The plan of the export run in progress: one row per part. A worker claims a
--- pending part by locking its row (FOR UPDATE SKIP LOCKED) for as long as it
--- exports it, so a worker that dies hands its part back when its connection
--- drops. `run` is the snapshot's `attempts` when the run was planned: workers
--- of an earlier run never touch a later run's parts.
+-- (0010 replaced the plan table of 0007 with this one.)
+-- One row per part of the run in progress, in the order of their rows:
+-- (range_no, sub_no). A planned range is sub_no 0; a range that held more rows
+-- than a part may is cut where the limit fell, and the rest becomes the next
+-- sub_no of the same range. A worker claims a pending part by locking its row
+-- (FOR UPDATE SKIP LOCKED) for as long as it exports it, so a worker that dies
+-- hands its part back when its connection drops. `run` is the snapshot's
+-- `attempts` when the run was planned. `name` is the part's object: provisional
+-- while `seq` is NULL, its published name once `seq`, its place, is known.
 CREATE TABLE export_parts (
     snapshot_id  uuid NOT NULL REFERENCES snapshots (id) ON DELETE CASCADE,
     run          integer NOT NULL,
-    seq          integer NOT NULL CHECK (seq >= 0),
+    range_no     integer NOT NULL CHECK (range_no >= 0),
+    sub_no       integer NOT NULL DEFAULT 0 CHECK (sub_no >= 0),
     -- The (time, key) of the part's first row and of the next part's, as text;
     -- NULL before the first row and after the last.
     after_key    text[],
@@ -183,7 +188,8 @@ CREATE TABLE export_parts (
     size         bigint,
     row_count    bigint,
     sha256       text,
-    PRIMARY KEY (snapshot_id, seq)
+    seq          integer CHECK (seq >= 0),
+    PRIMARY KEY (snapshot_id, run, range_no, sub_no)
 );
 
 -- A published part is complete, or failed with a reason (then it has no object).
@@ -195,6 +201,26 @@ ALTER TABLE snapshot_parts ALTER COLUMN row_count DROP NOT NULL;
 ALTER TABLE snapshot_parts ALTER COLUMN sha256 DROP NOT NULL;
 ALTER TABLE snapshot_parts ADD CONSTRAINT snapshot_parts_complete_check
     CHECK (state <> 'complete' OR (size IS NOT NULL AND row_count IS NOT NULL AND sha256 IS NOT NULL));
+
+-- 0008: rotating the token key and the link secret, and a server key that hashes
+-- client secrets.
+
+-- 'hash': the HMAC-SHA-256 key of client secret hashes. Not rotated: every stored
+-- hash names the key it was made with.
+ALTER TABLE signing_keys DROP CONSTRAINT signing_keys_purpose_check;
+ALTER TABLE signing_keys ADD CONSTRAINT signing_keys_purpose_check
+    CHECK (purpose IN ('jwt', 'link', 'hash'));
+-- When a newer key of the same purpose took over signing. A superseded key still
+-- verifies what it signed until it is retired (`retired_at`), by hand or once
+-- nothing it signed can still be valid.
+ALTER TABLE signing_keys ADD COLUMN superseded_at timestamptz;
+UPDATE signing_keys k SET superseded_at = (
+    SELECT min(n.created_at) FROM signing_keys n
+    WHERE n.purpose = k.purpose AND n.created_at > k.created_at
+);
+-- One key of each purpose signs: the one neither superseded nor retired.
+CREATE UNIQUE INDEX signing_keys_current_idx ON signing_keys (purpose)
+    WHERE superseded_at IS NULL AND retired_at IS NULL;
 
 -- 0009: waiting without polling, and limits shared by every API process.
 
@@ -236,3 +262,12 @@ CREATE UNLOGGED TABLE token_failures (
     times       timestamptz[] NOT NULL,
     expires_at  timestamptz NOT NULL
 );
+
+-- 0011: typed formats: Parquet and JSON Lines beside CSV, and Parquet's page codecs.
+-- NULL compression still means the format's default: plain CSV or JSON Lines, zstd Parquet.
+ALTER TABLE snapshots DROP CONSTRAINT snapshots_format_check;
+ALTER TABLE snapshots ADD CONSTRAINT snapshots_format_check
+    CHECK (format IN ('csv', 'parquet', 'ndjson'));
+ALTER TABLE snapshots DROP CONSTRAINT snapshots_compression_check;
+ALTER TABLE snapshots ADD CONSTRAINT snapshots_compression_check
+    CHECK (compression IN ('gzip', 'zstd', 'snappy', 'none'));

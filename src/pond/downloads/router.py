@@ -83,9 +83,12 @@ async def download(request: Request) -> Response:
     key = f"{request.path_params['snapshot_id']}/{request.path_params['name']}"
     state = app_state(request)
     params = request.query_params
+    kid = params.get("KeyId")
+    if kid and not state.signer.knows(kid):
+        await state.watcher.look_for(kid)  # signed after a rotation this process missed?
     state.signer.check(
         key,
-        kid=params.get("KeyId"),
+        kid=kid,
         expires=params.get("Expires"),
         signature=params.get("Signature"),
     )

@@ -15,6 +15,7 @@ entity, an unknown table or a missing column stops start-up with a message.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import psycopg
@@ -22,6 +23,7 @@ from pydantic import BaseModel, Field
 
 from pond.entities.registry import _BUILT_IN, Entity, configure
 from pond.errors import ConfigError
+from pond.exports.formats import types
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 
@@ -56,10 +58,22 @@ def _entity(name: str, config: EntityConfig) -> Entity:
     )
 
 
-def check(conninfo: str, entities: list[Entity]) -> None:
-    """Pass if every entity's table and columns exist, else `ConfigError` naming what is wrong."""
+# Each column's type as exports see it: an enum is its labels' text, a domain its base type.
+_COLUMNS_SQL = (
+    "SELECT a.attname, CASE WHEN t.typtype = 'e' THEN 'text'"
+    " WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod)"
+    " ELSE format_type(a.atttypid, a.atttypmod) END"
+    " FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
+    " WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped"
+)
+
+
+def check(conninfo: str, entities: list[Entity]) -> list[Entity]:
+    """`entities` with their columns' types, if every table and column exists and every
+    exported column has a type pond can export; else `ConfigError` naming what is wrong."""
     if not entities:
-        return
+        return []
+    typed = []
     with psycopg.connect(conninfo) as conn:
         for entity in entities:
             row = conn.execute("SELECT to_regclass(%s)::oid", (entity.table,)).fetchone()
@@ -68,14 +82,7 @@ def check(conninfo: str, entities: list[Entity]) -> None:
                     f"POND_ENTITIES: entity {entity.name!r}: no table or view {entity.table!r}",
                     hint="create it, or fix `table` in pond.toml / POND_ENTITIES",
                 )
-            present = {
-                r[0]
-                for r in conn.execute(
-                    "SELECT attname FROM pg_attribute"
-                    " WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped",
-                    (row[0],),
-                )
-            }
+            present = {str(r[0]): str(r[1]) for r in conn.execute(_COLUMNS_SQL, (row[0],))}
             needed = [entity.org_column, entity.time_column, entity.key_column, *entity.columns]
             missing = [c for c in needed if c not in present]
             if missing:
@@ -84,11 +91,23 @@ def check(conninfo: str, entities: list[Entity]) -> None:
                     f" {missing[0]!r}",
                     hint="columns there: " + ", ".join(sorted(present)),
                 )
+            for column in entity.columns:
+                try:
+                    types.arrow_type(present[column])
+                except types.UnsupportedType:
+                    raise ConfigError(
+                        f"POND_ENTITIES: entity {entity.name!r}: column {column!r} has type"
+                        f" {present[column]}, which pond cannot export",
+                        hint="leave it out of `columns`, or export a view that casts it (to"
+                        f" text, say); pond exports: {types.supported()}",
+                    ) from None
+            db_types = tuple(present[column] for column in entity.columns)
+            typed.append(dataclasses.replace(entity, db_types=db_types))
+    return typed
 
 
 def load(conninfo: str, configs: dict[str, EntityConfig]) -> list[Entity]:
     """Build, check and install the configured entities; return them."""
-    entities = [_entity(name, config) for name, config in sorted(configs.items())]
-    check(conninfo, entities)
+    entities = check(conninfo, [_entity(name, config) for name, config in sorted(configs.items())])
     configure(entities)
     return entities

@@ -70,7 +70,7 @@ def refuse_over(state: AppState, wait: float) -> None:
 
 async def caller(request: Request) -> Principal:
     """The authenticated caller, counted against its rate limit (401/403, then 429)."""
-    claims = bearer.token_claims(request)
+    claims = await bearer.token_claims(request)
     state = app_state(request)
     principal, wait = await alongside(state, claims.client_id, bearer.principal(state, claims))
     refuse_over(state, wait)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import operator
 import uuid
 from dataclasses import dataclass, fields
@@ -41,6 +40,7 @@ class SnapshotRecord:
     compression: str | None = None
     export_columns: list[str] | None = None
     rows_exported: int | None = None
+    attempts: int = 0  # runs of its export so far: the run that published its parts
 
     @property
     def options(self) -> ExportOptions:
@@ -50,12 +50,16 @@ class SnapshotRecord:
 
 _COLUMNS = (
     "id, org_id, client_id, entity, created_at_from, created_at_to, state, reason,"
-    " created_at, expires_at, deleted_at, format, compression, export_columns, rows_exported"
+    " created_at, expires_at, deleted_at, format, compression, export_columns, rows_exported,"
+    " attempts"
 )
 
 
 # States of a snapshot whose parts are published (a failed one may have some).
 PUBLISHED = ("complete", "failed")
+# States in which a snapshot may list parts: a running export lists each finished part
+# as soon as its place is known (shown only on request, see `service.render`).
+WITH_PARTS = (*PUBLISHED, "running")
 
 
 @dataclass(frozen=True)
@@ -109,16 +113,11 @@ async def insert_and_schedule(
             )
             record = await cur.fetchone()
         assert record is not None
-        # procrastinate's own defer function, called inside our transaction: the job
-        # exists if and only if the snapshot does.
-        row = await (
-            await conn.execute(
-                queue.DEFER_SQL,
-                (EXPORT_QUEUE, EXPORT_TASK, 0, json.dumps({"snapshot_id": str(snapshot_id)})),
-            )
-        ).fetchone()
-        assert row is not None
-        await conn.execute("UPDATE snapshots SET job_id = %s WHERE id = %s", (row[0], snapshot_id))
+        # Deferred inside our transaction: the job exists if and only if the snapshot does.
+        [job_id] = await queue.defer_async(
+            conn, EXPORT_QUEUE, EXPORT_TASK, {"snapshot_id": str(snapshot_id)}
+        )
+        await conn.execute("UPDATE snapshots SET job_id = %s WHERE id = %s", (job_id, snapshot_id))
     return record
 
 
@@ -152,7 +151,7 @@ class Lookup:
 
     `client` is None for an unknown client; `record` is None when the client's
     organisation has no such snapshot; `parts` is empty unless the snapshot's
-    state is one of `PUBLISHED`. `grant` is the count of the client's requests
+    state is one of `WITH_PARTS`. `grant` is the count of the client's requests
     against its rate limit, made by the same statement (None when not counted); the
     requests of one client in a batch share it, and each claims its own answer.
     """
@@ -179,7 +178,7 @@ _LOOKUP_FROM = (
     " JOIN oauth_clients c ON c.client_id = k.client_id"
     " LEFT JOIN snapshots s ON s.id = k.snapshot_id AND s.org_id = c.org_id"
     " LEFT JOIN snapshot_parts p ON p.snapshot_id = s.id AND s.state IN ("
-    + ", ".join(f"'{state}'" for state in PUBLISHED)
+    + ", ".join(f"'{state}'" for state in WITH_PARTS)
     + ")"
 )
 _LOOKUP = _LOOKUP_COLUMNS + ", NULL, NULL" + _LOOKUP_FROM + " ORDER BY k.n, p.seq"
@@ -322,9 +321,9 @@ async def mark_deleted(conn: Conn, snapshot_id: uuid.UUID, org_id: int) -> bool:
         if row is None:
             return False
         if row[0] is not None:
-            # procrastinate's own function: a queued job is cancelled, a running one is
-            # asked to abort (the exporter then finds the snapshot no longer running).
-            await conn.execute("SELECT procrastinate_cancel_job_v1(%s, true, false)", (row[0],))
+            # A queued job is cancelled, a running one is asked to abort (the exporter
+            # then finds the snapshot no longer running).
+            await queue.cancel_async(conn, row[0])
         await conn.execute("DELETE FROM snapshot_parts WHERE snapshot_id = %s", (snapshot_id,))
         await conn.execute("DELETE FROM idempotency_keys WHERE snapshot_id = %s", (snapshot_id,))
     return True

@@ -49,7 +49,7 @@ async def list_snapshots(request: Request) -> Response:
             conn, dataclasses.replace(query, limit=query.limit + 1)
         )
         page = records[: query.limit]
-        published = [r.id for r in page if r.state in repository.PUBLISHED]
+        published = [r.id for r in page if r.state in repository.WITH_PARTS]
         parts = await repository.parts_of_many(conn, published)
     base = base_url(request)
     items = [
@@ -86,7 +86,7 @@ async def get_snapshot(request: Request) -> Response:
     that arrive at the same time: `pond.api.batching`); then the checks run in the
     order of the other routes (401/403, 429, 400, 404/410).
     """
-    claims = bearer.token_claims(request)
+    claims = await bearer.token_claims(request)
     state = app_state(request)
     wait = request.query_params.get("wait")
     snapshot_id = service.parse_id(request.path_params["snapshot_id"])

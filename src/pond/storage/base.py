@@ -35,6 +35,15 @@ class ObjectStore(Protocol):
     def stage(self, key: str) -> StagedWriter:
         """A writer for a new object at `key` (invisible until committed)."""
 
+    def rename(self, src_key: str, dst_key: str) -> None:
+        """Move the committed object at `src_key` to `dst_key`, replacing any object there.
+
+        Afterwards `dst_key` downloads under its own name and type, and `src_key`
+        is gone. Done again, it does nothing: when `src_key` is gone and `dst_key`
+        is there, the object was moved already. OSError when there is no object at
+        either key, or the store fails.
+        """
+
     def delete_prefix(self, prefix: str) -> None:
         """Delete every object whose key starts with `prefix/`."""
 
@@ -47,3 +56,6 @@ class ObjectStore(Protocol):
 
     def signed_url(self, key: str, *, expires_at: datetime, base_url: str) -> str:
         """A URL that downloads `key` with no token until `expires_at`."""
+
+    def check(self) -> None:
+        """Raise `StorageUnavailable`, saying what to fix, when the store cannot be used."""

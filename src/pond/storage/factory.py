@@ -4,25 +4,25 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from pond.auth.keys import KeyRing
 from pond.downloads.signing import LinkSigner
-from pond.errors import ConfigError
+from pond.errors import ConfigError, StorageUnavailable
 from pond.settings import Settings
 from pond.storage.base import ObjectStore
 from pond.storage.local import LocalStore
 
 
-def open_store(settings: Settings, keys: KeyRing) -> ObjectStore:
+def open_store(settings: Settings, signer: LinkSigner) -> ObjectStore:
     """The configured store: an `S3Store` for `s3://` URLs, else local files.
 
-    Raises `ConfigError` when S3 storage is asked for and no AWS credentials
-    are found; nothing is sent to S3 here.
+    The local store signs its links with `signer`. Raises `ConfigError` when S3
+    storage is asked for and no AWS credentials are found; nothing is sent to S3
+    here (`check_at_start` does that).
     """
     if settings.storage_url and settings.storage_url.startswith("s3:"):
         return open_s3_store(settings)
     root = settings.objects_dir.expanduser().resolve()
     root.mkdir(parents=True, exist_ok=True)
-    return LocalStore(root, LinkSigner(keys.link_kid, keys.link_secret))
+    return LocalStore(root, signer)
 
 
 def open_s3_store(settings: Settings) -> ObjectStore:
@@ -54,4 +54,18 @@ def open_s3_store(settings: Settings) -> ObjectStore:
         response_checksum_validation="when_required",
     )
     client = session.client("s3", endpoint_url=settings.s3_endpoint_url, config=config)
-    return S3Store(client, url.netloc, url.path)
+    # The start-up and readiness check: an answer within seconds, or a clear failure.
+    quick = config.merge(
+        Config(connect_timeout=3, read_timeout=5, retries={"mode": "standard", "max_attempts": 1})
+    )
+    probe = session.client("s3", endpoint_url=settings.s3_endpoint_url, config=quick)
+    return S3Store(client, url.netloc, url.path, probe=probe)
+
+
+def check_at_start(store: ObjectStore) -> None:
+    """Stop start-up with a `ConfigError` (exit 8) that says what to fix when `store`
+    cannot be used: S3 unreachable, credentials refused, no such bucket."""
+    try:
+        store.check()
+    except StorageUnavailable as exc:
+        raise ConfigError(exc.message, hint=exc.hint) from exc

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from pond.downloads.signing import LinkSigner
+from pond.errors import StorageUnavailable
 from pond.storage.base import StoredObject
 
 _KEY = re.compile(r"^[0-9a-f-]{36}/[a-z][a-z0-9_]{0,62}(\.[a-z0-9.]{1,16})?$")
@@ -25,11 +26,21 @@ def check_key(key: str) -> str:
     return key
 
 
+_CONTENT_TYPES = {
+    ".gz": "application/gzip",
+    ".csv": "text/csv",
+    ".parquet": "application/vnd.apache.parquet",
+    ".ndjson": "application/x-ndjson",
+}
+
+
 def content_type(name: str) -> str:
-    """A part's media type by its file name: `text/csv`, or `application/gzip` for `.csv.gz`."""
-    if name.endswith(".gz"):
-        return "application/gzip"
-    return "text/csv" if name.endswith(".csv") else "application/octet-stream"
+    """A part's media type by its file name: `text/csv`, `application/gzip` for `.csv.gz`
+    and `.ndjson.gz`, `application/vnd.apache.parquet`, `application/x-ndjson`."""
+    for suffix, media_type in _CONTENT_TYPES.items():
+        if name.endswith(suffix):
+            return media_type
+    return "application/octet-stream"
 
 
 class LocalWriter:
@@ -74,6 +85,22 @@ class LocalStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         return LocalWriter(path, key)
 
+    def rename(self, src_key: str, dst_key: str) -> None:
+        """`os.replace`: atomic, and made durable by syncing the directory."""
+        source, target = self._path(src_key), self._path(dst_key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(source, target)
+        except FileNotFoundError:
+            if source != target and target.exists():
+                return  # moved already, by a publication cut short after its rename
+            raise
+        directory = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
     def delete_prefix(self, prefix: str) -> None:
         shutil.rmtree(self.root / prefix, ignore_errors=True)
 
@@ -87,3 +114,11 @@ class LocalStore:
 
     def signed_url(self, key: str, *, expires_at: datetime, base_url: str) -> str:
         return self._signer.url(key, expires_at=expires_at, base_url=base_url)
+
+    def check(self) -> None:
+        """The object directory exists and pond may write in it."""
+        if not (self.root.is_dir() and os.access(self.root, os.W_OK | os.X_OK)):
+            raise StorageUnavailable(
+                f"the object directory {self.root} is missing or not writable",
+                hint="check POND_STORAGE_URL (or POND_DATA_DIR) and the directory's permissions",
+            )

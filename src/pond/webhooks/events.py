@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 import structlog
 
+from pond.jobs import queue
 from pond.snapshots.dates import format_instant
 from pond.webhooks.repository import DELIVER_TASK, WEBHOOK_QUEUE
 
@@ -90,13 +91,8 @@ def emit(
             ).fetchone()
             if row is None:
                 continue
-            # procrastinate's own defer function, inside our transaction (see snapshots).
-            conn.execute(
-                "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW("
-                "%s, %s, 0, NULL, NULL, %s::jsonb, NULL"
-                ")]::procrastinate_job_to_defer_v1[])",
-                (WEBHOOK_QUEUE, DELIVER_TASK, json.dumps({"delivery_id": int(row[0])})),
-            )
+            # Deferred inside our transaction: the job exists if and only if the delivery does.
+            queue.defer(conn, WEBHOOK_QUEUE, DELIVER_TASK, {"delivery_id": int(row[0])})
             queued += 1
     if queued:
         log.info(

@@ -45,7 +45,11 @@ def schemas() -> dict[str, Any]:
             "type": "object",
             "required": ["url"],
             "properties": {
-                "url": {"type": "string", "description": "https (http only to loopback)."},
+                "url": {
+                    "type": "string",
+                    "description": "https URL of a public host (http only to the operator's"
+                    " POND_WEBHOOK_ALLOW_CIDRS).",
+                },
                 "events": {
                     "description": "Event types; all by default. A list, or comma-separated.",
                     "oneOf": [events, {"type": "string"}],
@@ -69,7 +73,8 @@ def paths() -> dict[str, Any]:
                 "responses": {
                     "201": _json("The endpoint, with its secret (shown once).", "NewWebhook"),
                     "400": _json(
-                        "`invalid_webhook_url` (not https, or http to a non-loopback host),"
+                        "`invalid_webhook_url` (not https, or an address or name webhooks may"
+                        " not reach: loopback, private, link-local, metadata, ...),"
                         " `invalid_request`, `missing_content_type`.",
                         "Error",
                     ),

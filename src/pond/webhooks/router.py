@@ -14,16 +14,19 @@ from pond.api import bodies
 from pond.api.state import app_state
 from pond.snapshots import limits
 from pond.webhooks import repository, service
+from pond.webhooks.egress import Egress
 
 _MAX_BODY = 16 * 1024
 
 
 async def create_webhook(request: Request) -> Response:
-    """201 with the endpoint and its secret (shown this once); 400 on a bad URL."""
+    """201 with the endpoint and its secret (shown this once); 400 on a bad or refused URL."""
     principal = await limits.caller(request)
     params = await bodies.parameters(request, max_fields=10, max_bytes=_MAX_BODY)
-    async with app_state(request).pool.connection() as conn:
-        registered = await service.register(conn, principal.org_id, params)
+    state = app_state(request)
+    new = await service.validate(params, Egress.from_settings(state.settings))
+    async with state.pool.connection() as conn:
+        registered = await service.register(conn, principal.org_id, new)
     body = service.render(registered.endpoint, secret=registered.secret)
     return JSONResponse(body, status_code=201, headers={"Cache-Control": "no-store"})
 

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-import ipaddress
 import uuid
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
-from pond.errors import InputError, InvalidWebhookUrl, WebhookNotFound
+from pond.errors import InputError, WebhookNotFound
 from pond.snapshots.dates import format_instant
 from pond.webhooks import repository, signing
+from pond.webhooks.egress import Egress
 from pond.webhooks.repository import Conn, EndpointRecord
 
 EVENT_TYPES = ("snapshot.completed", "snapshot.failed")
 MAX_ENDPOINTS_PER_ORG = 10
-_MAX_URL = 2048
-_LOOPBACK_NAMES = ("localhost",)
+
+
+@dataclass(frozen=True)
+class NewEndpoint:
+    """A checked request for an endpoint: its URL and event types."""
+
+    url: str
+    events: list[str]
 
 
 @dataclass(frozen=True)
@@ -25,46 +30,6 @@ class Registered:
 
     endpoint: EndpointRecord
     secret: str
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_url(url: object) -> str:
-    """`url` if pond may POST events to it, else `InvalidWebhookUrl` saying why.
-
-    https everywhere; plain http only to a loopback host (tests, a local receiver).
-    """
-    if not isinstance(url, str) or not url.strip():
-        raise InvalidWebhookUrl("url is required: the https URL that receives the events")
-    url = url.strip()
-    if len(url) > _MAX_URL:
-        raise InvalidWebhookUrl(f"url is longer than {_MAX_URL} characters")
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        parts.port  # noqa: B018 -- raises ValueError on a bad port
-    except ValueError:
-        raise InvalidWebhookUrl(f"url {url!r} is not a valid URL") from None
-    if not host or parts.scheme not in ("http", "https"):
-        raise InvalidWebhookUrl(
-            f"url {url!r} is not an absolute https URL", hint="for example https://example.com/hook"
-        )
-    if parts.username is not None or parts.password is not None:
-        raise InvalidWebhookUrl("url must not carry credentials; verify the signature instead")
-    if parts.fragment:
-        raise InvalidWebhookUrl("url must not have a #fragment")
-    if parts.scheme == "http" and not _is_loopback(host):
-        raise InvalidWebhookUrl(
-            f"url {url!r} must use https (plain http is accepted for loopback hosts only)"
-        )
-    return url
 
 
 def parse_events(value: object) -> list[str]:
@@ -84,14 +49,24 @@ def parse_events(value: object) -> list[str]:
     return [t for t in EVENT_TYPES if t in chosen]
 
 
-async def register(conn: Conn, org_id: int, params: dict[str, Any]) -> Registered:
-    """Validate `url` (and `events`) and store a new endpoint with a fresh secret.
+async def validate(params: dict[str, Any], egress: Egress) -> NewEndpoint:
+    """The endpoint asked for by `url` and `events`, checked.
 
-    Raises `InvalidWebhookUrl`, `InputError` for bad events or when the
-    organisation already has `MAX_ENDPOINTS_PER_ORG` endpoints.
+    `egress` decides which URLs may be reached (see `pond.webhooks.egress`); its
+    look-up of the host name takes up to a few seconds, so call this before taking
+    a database connection. Raises `InvalidWebhookUrl` for a URL that is malformed
+    or reaches a refused address, `InputError` for bad events.
     """
-    url = check_url(params.get("url"))
-    events = parse_events(params.get("events"))
+    url = (await egress.check(params.get("url"))).url
+    return NewEndpoint(url, parse_events(params.get("events")))
+
+
+async def register(conn: Conn, org_id: int, new: NewEndpoint) -> Registered:
+    """Store a new endpoint with a fresh secret.
+
+    Raises `InputError` when the organisation already has `MAX_ENDPOINTS_PER_ORG`
+    endpoints.
+    """
     async with conn.transaction():
         # One organisation at a time, so two registrations cannot both pass the cap.
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (org_id,))
@@ -102,7 +77,12 @@ async def register(conn: Conn, org_id: int, params: dict[str, Any]) -> Registere
             )
         secret = signing.new_secret()
         endpoint = await repository.insert(
-            conn, endpoint_id=uuid.uuid4(), org_id=org_id, url=url, secret=secret, events=events
+            conn,
+            endpoint_id=uuid.uuid4(),
+            org_id=org_id,
+            url=new.url,
+            secret=secret,
+            events=new.events,
         )
     return Registered(endpoint, secret)
 

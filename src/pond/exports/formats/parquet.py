@@ -1,0 +1,253 @@
+"""Parquet parts: PostgreSQL's CSV parsed by Arrow into typed columns, a row group at a time.
+
+Measured on 500,000 events (docs/architecture.md): reading the COPY's CSV in
+blocks of a few MB and parsing each with Arrow's CSV reader, given the schema,
+costs less than fetching the rows with the ADBC PostgreSQL driver (binary COPY)
+and converting its types, and it keeps pond's own COPY reader and snapshot
+connection. Each block holds whole rows (a COPY message is one row), so blocks
+parse independently. Arrow parses fastest when no value spans lines; a block
+whose newline count equals its row count has none, and only the others are
+parsed the slower, quote-aware way.
+
+PostgreSQL's CSV tells NULL from the empty string (an empty field against `""`),
+and Arrow keeps the difference (`quoted_strings_can_be_null=False`). Booleans
+come as `t`/`f`, timestamps as `2019-03-13 18:00:00.123+00` (the export runs in
+UTC), numerics as their exact decimal text: Arrow parses each into its type.
+
+Rows gather into row groups of `ROW_GROUP_ROWS` (the last one smaller), written
+as each fills, so memory holds one row group at most, whatever the part's size.
+Bytes go to the part's writer through a buffer of `_SINK_BUFFER`.
+
+Parsing and writing run in a thread of their own while this one goes on reading
+the COPY (Arrow releases the interpreter lock), at most `_QUEUED` blocks behind:
+PostgreSQL keeps producing rows while the previous ones are being encoded, so a
+part takes about as long as the slower of the two rather than their sum.
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from pond.exports.copy_out import copy_out
+from pond.exports.formats.columns import Column
+from pond.storage.base import StagedWriter
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+BLOCK = 2 << 20  # CSV bytes parsed at once
+# Rows per row group: large enough for good compression and quick scans (DuckDB's
+# own groups are 122,880 rows), small enough that the group each export stream
+# gathers stays a few tens of MB.
+ROW_GROUP_ROWS = 64 * 1024
+_SINK_BUFFER = 1 << 20
+_QUEUED = 2  # blocks read ahead of the parser
+_DECIMAL = re.compile(r"^decimal128\((\d+), (\d+)\)$")
+
+
+def arrow_type(name: str) -> pa.DataType:
+    """The pyarrow type `name` stands for (a name from `types.arrow_type`)."""
+    import pyarrow as pa
+
+    simple = {
+        "int16": pa.int16(),
+        "int32": pa.int32(),
+        "int64": pa.int64(),
+        "float": pa.float32(),
+        "double": pa.float64(),
+        "bool": pa.bool_(),
+        "string": pa.string(),
+        "date32[day]": pa.date32(),
+        "time64[us]": pa.time64("us"),
+        "timestamp[us]": pa.timestamp("us"),
+        "timestamp[us, tz=UTC]": pa.timestamp("us", tz="UTC"),
+    }
+    if name in simple:
+        return simple[name]
+    found = _DECIMAL.match(name)
+    if found is None:
+        raise ValueError(f"no Arrow type named {name!r}")
+    return pa.decimal128(int(found.group(1)), int(found.group(2)))
+
+
+def schema(columns: list[Column]) -> pa.Schema:
+    """The Arrow schema of a part holding `columns`."""
+    import pyarrow as pa
+
+    return pa.schema([pa.field(column.name, arrow_type(column.type)) for column in columns])
+
+
+class _Sink:
+    """A binary file for pyarrow that passes what it is given to a `StagedWriter`, in blocks."""
+
+    def __init__(self, writer: StagedWriter) -> None:
+        self._writer = writer
+        self._buffer = bytearray()
+        self._position = 0
+        self.closed = False
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        self._buffer += view
+        self._position += view.nbytes
+        if len(self._buffer) >= _SINK_BUFFER:
+            self.flush()
+        return view.nbytes
+
+    def flush(self) -> None:
+        if self._buffer:
+            self._writer.write(self._buffer)
+            self._buffer = bytearray()
+
+    def tell(self) -> int:
+        return self._position
+
+    def writable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.flush()
+        self.closed = True
+
+
+class _RowGroups:
+    """Parses CSV blocks of whole rows into tables and writes them as full row groups."""
+
+    def __init__(self, columns: list[Column], codec: str, sink: _Sink) -> None:
+        import pyarrow.csv as pacsv
+        import pyarrow.parquet as pq
+
+        self._csv = pacsv
+        self.schema = schema(columns)
+        self._read = pacsv.ReadOptions(
+            column_names=self.schema.names, use_threads=False, block_size=BLOCK
+        )
+        # Each export stream is a thread of its own: Arrow's threads would only compete.
+        self._convert = pacsv.ConvertOptions(
+            column_types=self.schema,
+            true_values=["t"],
+            false_values=["f"],
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+        )
+        self._one_line = pacsv.ParseOptions(newlines_in_values=False)
+        self._multi_line = pacsv.ParseOptions(newlines_in_values=True)
+        self._writer = pq.ParquetWriter(sink, self.schema, compression=codec)
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+
+    def parse(self, block: bytearray, rows: int) -> None:
+        """Parse a block of `rows` whole rows; write the row groups it fills."""
+        if not block or rows == 0:
+            return
+        one_line = block.count(b"\n") == rows and b"\r" not in block
+        table = self._csv.read_csv(
+            self._csv_input(block),
+            read_options=self._read,
+            parse_options=self._one_line if one_line else self._multi_line,
+            convert_options=self._convert,
+        )
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        while self._pending_rows >= ROW_GROUP_ROWS:
+            self._write(ROW_GROUP_ROWS)
+
+    @staticmethod
+    def _csv_input(block: bytearray) -> Any:
+        import pyarrow as pa
+
+        return pa.BufferReader(pa.py_buffer(block))
+
+    def _write(self, rows: int) -> None:
+        import pyarrow as pa
+
+        table = pa.concat_tables(self._pending)
+        self._writer.write_table(table.slice(0, rows), row_group_size=rows)
+        rest = table.slice(rows)
+        self._pending = [rest] if rest.num_rows else []
+        self._pending_rows = rest.num_rows
+
+    def close(self) -> None:
+        """Write the last, smaller row group and the footer."""
+        if self._pending_rows:
+            self._write(self._pending_rows)
+        self._writer.close()
+
+
+class _Parser:
+    """Feeds `_RowGroups` from a thread of its own; the COPY's reader hands it blocks."""
+
+    def __init__(self, groups: _RowGroups) -> None:
+        self._groups = groups
+        self._queue: queue.Queue[tuple[bytearray, int] | None] = queue.Queue(maxsize=_QUEUED)
+        self._block: bytearray | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="parquet-parser", daemon=True)
+        self._thread.start()
+
+    def take(self, block: bytearray) -> None:
+        """Keep the block `copy_out` wrote until it says how many rows it holds."""
+        self._block = block
+
+    def hand_over(self, rows: int) -> None:
+        """Queue the kept block of `rows` rows; raise what the parser met, if it failed."""
+        if self.error is not None:
+            raise self.error
+        block, self._block = self._block, None
+        if block is not None:
+            self._queue.put((block, rows))
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self.error is None:  # after a failure, only drain: the reader must not block
+                try:
+                    self._groups.parse(*item)
+                except BaseException as exc:
+                    self.error = exc
+
+    def finish(self) -> None:
+        """Wait until every queued block is parsed; raise what the parser met."""
+        self._queue.put(None)
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+
+
+def write_part(
+    conn: psycopg.Connection[Any],
+    select: psycopg.sql.Composed,
+    params: list[Any],
+    columns: list[Column],
+    codec: str,
+    writer: StagedWriter,
+    count: Callable[[int], None],
+) -> int:
+    """Stream the rows of `select` (of `columns`) as one Parquet file into `writer`.
+
+    `codec` compresses the pages: `zstd`, `snappy` or `none`. Returns the rows.
+    Raises pyarrow's `ArrowInvalid` for a value that does not fit its column's
+    type (a numeric `NaN` in a decimal column, a date before year 1).
+    """
+    sink = _Sink(writer)
+    groups = _RowGroups(columns, codec, sink)
+    parser = _Parser(groups)
+
+    def read(rows: int) -> None:
+        parser.hand_over(rows)
+        count(rows)
+
+    query = psycopg.sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(select)
+    try:
+        rows = copy_out(conn, query, params, parser.take, block_size=BLOCK, on_block=read)
+    finally:
+        parser.finish()  # raises the parser's error, unless the COPY's is on its way
+    groups.close()
+    sink.flush()
+    return rows
