@@ -52,7 +52,9 @@ def test_every_change_of_state_is_announced_whoever_makes_it(
     conninfo: str, client_credentials: Creds, tmp_path: Path, make_settings: Any
 ) -> None:
     client_id, _ = client_credentials("acme")
-    exported, failed, deleted, expired = (new_snapshot(conninfo, client_id) for _ in range(4))
+    exported, failed, deleted, expired, rerun = (
+        new_snapshot(conninfo, client_id) for _ in range(5)
+    )
     store = LocalStore(tmp_path / "objects", LinkSigner("k", b"s" * 32))
     with (
         psycopg.connect(conninfo, autocommit=True) as listener,
@@ -60,11 +62,18 @@ def test_every_change_of_state_is_announced_whoever_makes_it(
     ):
         listener.execute(f"LISTEN {CHANNEL}")
 
-        # The export: claimed (running), then published (complete), in two transactions.
+        # The export: claimed (running), its one part listed, then published (complete),
+        # in three transactions.
         coordinator.run(conninfo, store, exported, max_rows=100)
-        assert heard(listener) == [str(exported), str(exported)]
+        assert heard(listener) == [str(exported)] * 3
         export_rows.fail(conn, failed, "the disk is full")
         assert heard(listener) == [str(failed)]
+        # A run that takes over from a dead one changes no state, but drops the parts
+        # listed so far: announced too, once per transaction.
+        assert export_rows.claim(conn, rerun) is not None
+        assert heard(listener) == [str(rerun)]
+        assert export_rows.claim(conn, rerun) is not None
+        assert heard(listener) == [str(rerun)]
 
         async def delete() -> None:
             async with await psycopg.AsyncConnection.connect(conninfo) as aconn:
@@ -209,6 +218,7 @@ def test_waiting_requests_read_nothing_until_their_snapshot_changes(
         bodies = [answer.result().json() for answer in answers]
         exported.join()
     assert all(body["items"][0]["state"] == "complete" for body in bodies)
-    # Two changes of state (running, complete) woke 30 requests each: a few batched
-    # reads between them, where polling would have made one per request and interval.
+    # Three announcements (running, its one part listed, complete) woke 30 requests each:
+    # a few batched reads between them, where polling would have made one per request
+    # and interval.
     assert reads_so_far() - reads <= 10
