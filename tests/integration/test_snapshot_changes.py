@@ -22,7 +22,7 @@ from pond.exports import repository as export_rows
 from pond.jobs.runtime import JobRuntime
 from pond.jobs.tasks import expire_snapshots
 from pond.snapshots import repository
-from pond.snapshots.changes import CHANNEL, SnapshotChanges
+from pond.snapshots.changes import CHANNEL, Mark, SnapshotChanges
 from pond.storage.local import LocalStore
 from tests.conftest import RunningServer
 from tests.integration.helpers import bearer, schedule
@@ -165,13 +165,49 @@ def test_the_sweep_wakes_whoever_saw_another_state_than_the_database_has(
                 changes.subscribe(uuid.uuid4()) as unknown,
                 changes.subscribe(same) as unread,
             ):
-                stale.saw, current.saw, unknown.saw = "pending", "pending", "pending"
+                stale.saw = current.saw = unknown.saw = Mark("pending")
                 await changes.sweep(conn)
                 assert await stale.wait(0)
                 assert not await current.wait(0)
                 assert await unknown.wait(0)  # no such snapshot (any more): read it again
                 assert not await unread.wait(0)  # read nothing yet: nothing to compare
             await changes.sweep(conn)  # with no one waiting: a ping of the connection
+
+    asyncio.run(go())
+
+
+def test_the_sweep_compares_the_run_and_the_parts_listed_with_whoever_saw_them(
+    conninfo: str, client_credentials: Creds
+) -> None:
+    client_id, _ = client_credentials("acme")
+    sid = new_snapshot(conninfo, client_id)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("UPDATE snapshots SET state = 'running', attempts = 2 WHERE id = %s", (sid,))
+        for seq, state in enumerate(("complete", "failed")):
+            conn.execute(
+                "INSERT INTO snapshot_parts (snapshot_id, seq, name, size, row_count, sha256,"
+                " state) VALUES (%s, %s, %s, 1, 1, 'x', %s)",
+                (sid, seq, f"event_{seq:03d}", state),
+            )
+
+    async def go() -> None:
+        changes = SnapshotChanges(conninfo)
+        async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+            with (
+                changes.subscribe(sid) as plain,
+                changes.subscribe(sid) as current,
+                changes.subscribe(sid) as fewer_parts,
+                changes.subscribe(sid) as older_run,
+            ):
+                plain.saw = Mark("running")  # shows no parts: the state alone is compared
+                current.saw = Mark("running", 2, 1)  # a failed part is not listed while running
+                fewer_parts.saw = Mark("running", 2, 0)
+                older_run.saw = Mark("running", 1, 1)
+                await changes.sweep(conn)
+                assert not await plain.wait(0)
+                assert not await current.wait(0)
+                assert await fewer_parts.wait(0)
+                assert await older_run.wait(0)
 
     asyncio.run(go())
 

@@ -20,6 +20,7 @@ from pond.errors import InputError, RateLimited
 from pond.snapshots import repository as snapshot_rows
 from pond.snapshots import service as snapshots
 from pond.snapshots import waiting
+from pond.snapshots.changes import Mark
 
 _FINAL = ("complete", "failed")
 
@@ -146,7 +147,7 @@ async def status(request: Request) -> Response:
         return pages.render(request, "parts.html", **await _snapshot_context(request, who))
     with app_state(request).changes.subscribe(snapshot_id) as news:
         context = await _snapshot_context(request, who)
-        news.saw = context["snapshot"].state
+        news.saw = Mark(context["snapshot"].state)
         if not context["final"] and await news.wait(seconds):
             context = await _snapshot_context(request, who)
     return pages.render(request, "parts.html", **context)

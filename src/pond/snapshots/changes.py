@@ -12,11 +12,11 @@ the subscribers of the snapshot named; what changed, each reads for itself.
 A notification can be lost: PostgreSQL drops those sent while the listener is
 reconnecting. So every subscriber is woken when the listener (re)connects, and
 every `sweep_interval` seconds the listener *sweeps*: one statement on its own
-connection reads the state of every snapshot someone waits for (which also
-proves the connection alive), and wakes the subscribers whose snapshot is no
-longer in the state they last `saw`. Waiting costs the database that one
-statement per interval, however many wait; a subscriber is woken only when
-there is something to read.
+connection reads the state of every snapshot someone waits for (with its run
+and how many complete parts it lists; which also proves the connection alive),
+and wakes the subscribers whose snapshot is no longer as they last `saw` it.
+Waiting costs the database that one statement per interval, however many wait;
+a subscriber is woken only when there is something to read.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -40,13 +41,34 @@ SWEEP_SECONDS = 5.0
 RETRY_SECONDS, RETRY_MAX_SECONDS = 0.5, 5.0
 
 
+@dataclass(frozen=True)
+class Mark:
+    """What a subscriber read of its snapshot, for the sweep to compare with the database.
+
+    `run` (the export's attempt) and `parts` (complete parts listed) are compared
+    only when set: a subscriber that shows no parts leaves them None.
+    """
+
+    state: str
+    run: int | None = None
+    parts: int | None = None
+
+    def differs(self, now: Mark | None) -> bool:
+        """Whether `now` (None: the snapshot is gone) is news to whoever saw this."""
+        if now is None or now.state != self.state:
+            return True
+        return (self.run is not None and self.run != now.run) or (
+            self.parts is not None and self.parts != now.parts
+        )
+
+
 class Subscription:
     """News of one snapshot since the last `clear()`; see `SnapshotChanges.subscribe`."""
 
     def __init__(self) -> None:
         self._news = asyncio.Event()
-        # The state the subscriber last read; the sweep wakes it if the snapshot's differs.
-        self.saw: str | None = None
+        # What the subscriber last read; the sweep wakes it if the snapshot differs.
+        self.saw: Mark | None = None
 
     def notify(self) -> None:
         self._news.set()
@@ -110,11 +132,11 @@ class SnapshotChanges:
                 if not subscribers:
                     del self._subscribers[snapshot_id]
 
-    async def wait(self, snapshot_id: uuid.UUID, seconds: float, saw: str | None = None) -> bool:
+    async def wait(self, snapshot_id: uuid.UUID, seconds: float, saw: Mark | None = None) -> bool:
         """True when there is news of `snapshot_id` within `seconds`, else False.
 
-        News is a notification, a reconnection of the listener, or (given the state
-        the caller `saw`) a sweep that finds the snapshot in another state. The
+        News is a notification, a reconnection of the listener, or (given what the
+        caller `saw`) a sweep that finds the snapshot otherwise. The
         caller then reads the snapshot again and decides for itself; to read first
         and miss nothing, use `subscribe`.
         """
@@ -126,6 +148,11 @@ class SnapshotChanges:
     def waiting(self) -> int:
         """Subscriptions open now."""
         return sum(len(subscribers) for subscribers in self._subscribers.values())
+
+    def seen(self, snapshot_id: uuid.UUID) -> list[Mark]:
+        """What the subscribers of `snapshot_id` last read of it, for those that have."""
+        subscribers = self._subscribers.get(snapshot_id, ())
+        return [s.saw for s in subscribers if s.saw is not None]
 
     def announce(self, payload: str) -> None:
         """Wake the subscribers of the snapshot whose id is `payload` (anything else: no one)."""
@@ -173,10 +200,11 @@ class SnapshotChanges:
             await self.sweep(conn)
 
     async def sweep(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        """Wake the subscribers whose snapshot is not in the state they last saw."""
-        states = await repository.states(conn, list(self._subscribers))
+        """Wake the subscribers whose snapshot is not as they last saw it."""
+        marks = await repository.marks(conn, list(self._subscribers))
         for snapshot_id, subscribers in list(self._subscribers.items()):
-            now = states.get(snapshot_id)
+            found = marks.get(snapshot_id)
+            now = Mark(*found) if found is not None else None
             for subscription in subscribers:
-                if subscription.saw is not None and subscription.saw != now:
+                if subscription.saw is not None and subscription.saw.differs(now):
                     subscription.notify()

@@ -359,14 +359,18 @@ async def parts(conn: Conn, snapshot_id: uuid.UUID) -> list[PartRecord]:
         return await cur.fetchall()
 
 
-async def states(conn: Conn, snapshot_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
-    """The state of each of `snapshot_ids` that exists, in one statement (`SELECT 1` if none)."""
+async def marks(conn: Conn, snapshot_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[str, int, int]]:
+    """The state, run (`attempts`) and complete parts listed of each of `snapshot_ids`
+    that exists, in one statement (`SELECT 1` if none)."""
     if not snapshot_ids:
         await conn.execute("SELECT 1")
         return {}
     rows = await (
         await conn.execute(
-            "SELECT id, state FROM snapshots WHERE id = ANY(%s::uuid[])", (snapshot_ids,)
+            "SELECT s.id, s.state, s.attempts, (SELECT count(*) FROM snapshot_parts p"
+            "  WHERE p.snapshot_id = s.id AND p.state = 'complete')"
+            " FROM snapshots s WHERE s.id = ANY(%s::uuid[])",
+            (snapshot_ids,),
         )
     ).fetchall()
-    return {row[0]: str(row[1]) for row in rows}
+    return {row[0]: (str(row[1]), int(row[2]), int(row[3])) for row in rows}

@@ -17,7 +17,6 @@ from starlette.routing import Route
 from pond.api import bodies
 from pond.api.state import app_state, base_url
 from pond.auth import bearer
-from pond.errors import InputError
 from pond.snapshots import idempotency, limits, listing, repository, service, waiting
 
 
@@ -70,12 +69,7 @@ async def list_snapshots(request: Request) -> Response:
 
 def _wants_details(request: Request) -> bool:
     """`?details=true`: pond's extra item fields; without it, the documented answer exactly."""
-    value = request.query_params.get("details", "").lower()
-    if value in ("", "0", "false", "no"):
-        return False
-    if value in ("1", "true", "yes"):
-        return True
-    raise InputError("details must be true or false")
+    return service.parse_details(request.query_params.get("details"))
 
 
 async def get_snapshot(request: Request) -> Response:
@@ -96,7 +90,10 @@ async def get_snapshot(request: Request) -> Response:
         limits.refuse_over(state, limits.over(found))
         record, parts = service.visible(found.record), found.parts
     else:
-        record, parts = await waiting.wait_until_finished(request, state, claims, snapshot_id, wait)
+        details = request.query_params.get("details")
+        record, parts = await waiting.wait_until_finished(
+            request, state, claims, snapshot_id, wait, details=details
+        )
     body = service.render(
         record,
         parts,
