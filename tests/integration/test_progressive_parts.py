@@ -12,8 +12,10 @@ import csv
 import hashlib
 import io
 import threading
+import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ import pytest
 from pond.events import seeding
 from pond.exports import coordinator
 from pond.exports import repository as exports
+from pond.snapshots.changes import Mark
 from pond.snapshots.dates import parse_instant
 from pond.storage.local import LocalStore
 from tests.conftest import RunningServer
@@ -163,3 +166,72 @@ def test_a_run_that_ends_early_takes_its_listed_parts_with_it(
         "event_001",
         "event_002",
     ]
+
+
+class TwoGates(LocalStore):
+    """The server's local store, but the second and the third planned parts each wait."""
+
+    def __init__(self, root: Path, signer: Any) -> None:
+        super().__init__(root, signer)
+        self.reached = {part: threading.Event() for part in (1, 2)}
+        self.go = {part: threading.Event() for part in (1, 2)}
+
+    def stage(self, key: str):  # type: ignore[no-untyped-def]
+        name = key.rsplit("/", 1)[1]
+        for part in self.reached:
+            if name.startswith("event_p") and name.endswith(f"_{part}_0"):
+                self.reached[part].set()
+                assert self.go[part].wait(30)
+        return super().stage(key)
+
+
+def test_a_long_poll_with_details_answers_when_a_part_is_listed_or_another_run_starts(
+    idle: RunningServer, client_credentials: Creds
+) -> None:
+    token, href, gated = start(idle, client_credentials, 700)
+    state: Any = idle.app.state.pond
+    store = TwoGates(gated.root, state.signer)
+    sid = uuid.UUID(href.rsplit("/", 1)[1])
+
+    def long_poll(details: bool) -> list[tuple[str, int]]:
+        params = {"wait": "30", **({"details": "true"} if details else {})}
+        answer = httpx.get(href, params=params, headers=bearer(token), timeout=40)
+        assert answer.status_code == 200, answer.text
+        return [(item["state"], item.get("run", 0)) for item in answer.json()["items"]]
+
+    def waiting(*marks: Mark) -> None:
+        """Until requests have read the snapshot as `marks` say, and wait for news."""
+        deadline = time.monotonic() + 30
+        while not all(mark in state.changes.seen(sid) for mark in marks):
+            assert time.monotonic() < deadline, state.changes.seen(sid)
+            time.sleep(0.02)
+
+    thread = export_in_thread(idle, store, href)
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            assert store.reached[1].wait(30)  # event_000 listed, event_001 on its way
+            plain = pool.submit(long_poll, False)
+            listed = pool.submit(long_poll, True)
+            waiting(Mark("running"), Mark("running", 1, 1))
+            store.go[1].set()
+            # event_001 listed: the details answer comes (long before its 30 s are over),
+            # the plain one waits on.
+            assert listed.result(20) == [("complete", 1), ("complete", 1), ("running", 1)]
+            assert store.reached[2].wait(30)
+            assert not plain.done()
+
+            # Another worker takes the snapshot over: its listing starts again.
+            listed = pool.submit(long_poll, True)
+            waiting(Mark("running", 1, 2))
+            with psycopg.connect(idle.conninfo) as conn:
+                assert exports.claim(conn, sid) is not None
+            assert listed.result(20) == [("running", 2)]
+            assert not plain.done()
+            # The snapshot ends (here it fails): the plain answer comes.
+            with psycopg.connect(idle.conninfo) as conn:
+                exports.fail(conn, sid, "the test ended it")
+            assert plain.result(40) == [("failed", 0)]
+    finally:
+        for go in store.go.values():
+            go.set()
+        thread.join(30)

@@ -193,7 +193,8 @@ def _snapshot_paths() -> dict[str, Any]:
                         "in": "query",
                         "schema": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_WAIT},
                         "description": "pond: answer as soon as the snapshot is no longer"
-                        " pending or running, or after this many seconds.",
+                        " pending or running, or after this many seconds; with `details`,"
+                        " also as soon as the parts it lists or its run change.",
                     },
                     {
                         "name": "details",

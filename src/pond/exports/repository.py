@@ -9,6 +9,10 @@ clients may download them while the others are exported.
 
 Every statement of a run names the run (`attempts` when it claimed the
 snapshot): nothing a dead run left behind is taken for the living run's work.
+
+A change of what a snapshot lists is announced to the requests waiting for it
+(`pond.snapshots.changes`), in the transaction that makes it: a change of state
+by the trigger on `snapshots`, a part listed or a new run's fresh start here.
 """
 
 from __future__ import annotations
@@ -21,9 +25,12 @@ import psycopg
 
 from pond.exports.job import Job, Range, key_from_text, key_text
 from pond.exports.options import ExportOptions
+from pond.snapshots.changes import CHANNEL
 
 Conn = psycopg.Connection[Any]
 
+# Delivered when the transaction commits; several of one snapshot in one transaction are one.
+_ANNOUNCE = f"SELECT pg_notify('{CHANNEL}', %s::text)"
 _JOB_COLUMNS = (
     "org_id, entity, created_at_from, created_at_to, format, compression, export_columns, attempts"
 )
@@ -53,6 +60,8 @@ def claim(conn: Conn, snapshot_id: uuid.UUID) -> Job | None:
         ).fetchone()
         if row is not None:
             conn.execute("DELETE FROM snapshot_parts WHERE snapshot_id = %s", (snapshot_id,))
+            # A run after a dead one starts over in the same state: its listing changes.
+            conn.execute(_ANNOUNCE, (snapshot_id,))
     return None if row is None else _job(snapshot_id, row)
 
 
@@ -217,7 +226,8 @@ def plan_rows(conn: Conn, job: Job) -> list[PartRow]:
 
 
 def publish_part(conn: Conn, job: Job, part: PartRow, seq: int, name: str) -> None:
-    """Give a done or failed part its place `seq` and its published name, and list it."""
+    """Give a done or failed part its place `seq` and its published name, list it, and
+    announce it (to requests waiting with `?details=true`, once the transaction commits)."""
     conn.execute(
         "UPDATE export_parts SET seq = %s, name = %s"
         " WHERE snapshot_id = %s AND run = %s AND range_no = %s AND sub_no = %s",
@@ -239,6 +249,7 @@ def publish_part(conn: Conn, job: Job, part: PartRow, seq: int, name: str) -> No
             None if done else f"{name} {part.reason or 'failed'}",
         ),
     )
+    conn.execute(_ANNOUNCE, (job.snapshot_id,))
 
 
 def finish(conn: Conn, job: Job, state: str, reason: str | None) -> bool:

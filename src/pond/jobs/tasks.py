@@ -6,8 +6,9 @@
 - `pond.export_parts` (queue `exports`, before new exports): a helper that takes
   a share of a running export's parts, in whichever worker picks it up.
 - `pond.maintenance` (every minute): deletes expired snapshots' files and marks
-  them expired, hands jobs of dead workers back to the queue, and retires the
-  signing keys superseded long enough ago that nothing they signed is valid.
+  them expired, deletes rate and failure counts that no longer limit anything,
+  hands jobs of dead workers back to the queue, and retires the signing keys
+  superseded long enough ago that nothing they signed is valid.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import structlog
 from pond.auth import rotation
 from pond.exports import coordinator, repository
 from pond.jobs.runtime import JobRuntime
+from pond.limits import repository as limits
 from pond.snapshots.repository import EXPORT_QUEUE, EXPORT_TASK
 from pond.webhooks import delivery as webhook_delivery
 from pond.webhooks import events as webhook_events
@@ -110,6 +112,12 @@ def expire_snapshots(conninfo: str, runtime: JobRuntime) -> int:
     return len(rows)
 
 
+def forget_stale_limits(conninfo: str) -> int:
+    """Delete rate buckets and failure counts that no longer limit anything; how many."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        return limits.delete_stale(conn)
+
+
 async def retire_expired_keys(runtime: JobRuntime) -> list[str]:
     """Retire the superseded keys whose tokens and links have all expired; their kids."""
     async with await psycopg.AsyncConnection.connect(runtime.conninfo, autocommit=True) as conn:
@@ -117,9 +125,10 @@ async def retire_expired_keys(runtime: JobRuntime) -> list[str]:
 
 
 async def maintenance(context: procrastinate.JobContext, timestamp: int) -> None:
-    """Retention, stalled-job recovery and key retirement, once a minute."""
+    """Retention, old limit counts, stalled-job recovery and key retirement, once a minute."""
     runtime = _runtime(context)
     await asyncio.to_thread(expire_snapshots, runtime.conninfo, runtime)
+    await asyncio.to_thread(forget_stale_limits, runtime.conninfo)
     await recover_stalled(context.app)
     await retire_expired_keys(runtime)
 

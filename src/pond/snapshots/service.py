@@ -12,6 +12,7 @@ from pond.auth.bearer import Principal
 from pond.entities import get_entity
 from pond.errors import (
     IdempotencyConflict,
+    InputError,
     SnapshotGone,
     SnapshotNotFound,
     TooManySnapshots,
@@ -119,6 +120,16 @@ def parse_id(snapshot_id: str) -> uuid.UUID | None:
         return uuid.UUID(snapshot_id)
     except ValueError:
         return None
+
+
+def parse_details(value: str | None) -> bool:
+    """`?details=true`: pond's extra item fields; without it, the documented answer exactly."""
+    value = (value or "").lower()
+    if value in ("", "0", "false", "no"):
+        return False
+    if value in ("1", "true", "yes"):
+        return True
+    raise InputError("details must be true or false")
 
 
 def _parse_id(snapshot_id: str) -> uuid.UUID:
