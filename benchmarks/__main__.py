@@ -19,6 +19,7 @@ from benchmarks import (
     export_case,
     formats_case,
     gzip_case,
+    longpoll_case,
     memory_case,
     report,
     seed_case,
@@ -42,6 +43,7 @@ CASES: dict[str, Callable[[Bench], list[Comparison]]] = {
     "workers": workers_case.compare,
     "formats": formats_case.compare,
     "token": token_case.tokens,
+    "longpoll": longpoll_case.compare,
 }
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -57,7 +59,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--requests",
         type=int,
-        help="requests a run of cases 8 and 15 is sized for (default: 10000, quick 2000)",
+        help="requests a run of cases 8, 19 and 20 is sized for (default: 10000, quick 2000)",
     )
     parser.add_argument("--out", type=Path, default=DOCS, help="where the report goes (docs/)")
     parser.add_argument(

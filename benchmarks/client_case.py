@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from benchmarks.environment import Bench
-from benchmarks.measure import Comparison, Series, alternate, busy_cpu, timed
+from benchmarks.measure import Comparison, Series, alternate, busy_cpu, children_cpu, timed
 from benchmarks.serving import Api, serve
 
 PARTS = 4
@@ -139,12 +139,13 @@ def compare(bench: Bench) -> list[Comparison]:
         digests: dict[str, dict[str, str]] = {}
 
         cpu: dict[str, list[float]] = {}
+        own_cpu: dict[str, list[float]] = {}  # the client's processes alone
 
         def run(tool: str) -> float:
             out = work / tool
             shutil.rmtree(out, ignore_errors=True)
             out.mkdir(parents=True)
-            before = busy_cpu()
+            before, own_before = busy_cpu(), children_cpu()
             if tool == "pond":
                 seconds = _pond_command(env, "snapshot", "download", sid, "--out", str(out))
             elif tool == "curl-script":
@@ -153,6 +154,7 @@ def compare(bench: Bench) -> list[Comparison]:
             else:
                 seconds = _curl_all(links, out)
             cpu.setdefault(tool, []).append(busy_cpu() - before)
+            own_cpu.setdefault(tool, []).append(children_cpu() - own_before)
             digests[tool] = _digests(out)
             return seconds
 
@@ -218,6 +220,10 @@ def compare(bench: Bench) -> list[Comparison]:
                 f" {os.cpu_count()} cores, pond's work cannot take less than"
                 f" {statistics.median(cpu['pond']) / (os.cpu_count() or 1):.2f} s, and its start"
                 " (interpreter, imports, argument parsing) runs on one core before any byte moves",
+                f"CPU time of the client's own processes per run, medians: pond"
+                f" {statistics.median(own_cpu['pond']):.2f} s (one process), curl script"
+                f" {statistics.median(own_cpu['curl-script']):.2f} s (sh, grep, sed, curl and"
+                " openssl processes), the server's work not included",
                 f"without its start (pond's time less `pond snapshot show`'s), pond moves"
                 f" {megabytes / max(pond.median - startup.median, 1e-9):,.0f} MB/s in one"
                 f" process ({min(PARALLEL, len(links))} threads reading with the interpreter lock"

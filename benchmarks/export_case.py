@@ -1,92 +1,208 @@
-"""Cases 1 and 2: the export job against `psql \\copy` and against a plain Python exporter."""
+"""Cases 1, 2, 11 to 14: exports as users meet them, on rows just written.
+
+Every run exports rows written for it alone, just before it: `bench.rows` events
+of a new organisation, streamed in as `pond seed` writes them, with no VACUUM
+and no ANALYZE afterwards (autovacuum as PostgreSQL ships it may run when it
+likes, as on a live events table). Each contender thus meets a table in the
+state a user's table is in, and none reads pages that another made warm.
+
+- pond (cases 1 and 13): `pond serve` with its default settings, in its own
+  process. A client takes a token, POSTs the snapshot and long-polls its href
+  (`?wait=25`) until every part is complete; a second client polls
+  `?details=true` every 100 ms, as a progressive client does, to see when the
+  first part can be downloaded (case 12).
+- time to data (cases 11 and 14): a fresh `pond export` process, the command a
+  user runs: token, POST, wait, download every part, check each SHA-256.
+- the reference: `psql \\copy (SELECT the same columns of the same rows in the
+  same order) TO file`, the hand-written export pond should beat.
+- case 2: a plain Python exporter (named cursor, `fetchmany`, `csv.writer`).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import shutil
 import statistics
 import subprocess
-import uuid
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import psycopg
 
-from benchmarks.environment import END, START, Bench
-from benchmarks.measure import Comparison, Series, alternate, busy_cpu, timed
-from pond.downloads.signing import LinkSigner
+from benchmarks.environment import END, START, Bench, create_client
+from benchmarks.measure import Comparison, Series, busy_cpu, timed
+from benchmarks.serving import SCOPE, free_port, process
 from pond.entities import EVENT
-from pond.exports import exporter
-from pond.settings import Settings
-from pond.storage.local import LocalStore
+from pond.events import seeding
 
-PART_MAX_ROWS: int = Settings.model_fields["part_max_rows"].default
-STREAMS: int = Settings.model_fields["export_streams"].default
+TIME_TO_DATA_ROWS = 2_000_000  # the second size the headline cases run at
+FIRST_PART_TARGET = 1.0  # seconds from POST until a part can be downloaded
+DETAILS_POLL = 0.1
 _FETCH = 10_000
+_counter = iter(range(1_000_000))
 
 
-def new_snapshot(bench: Bench, start: object = START, end: object = END) -> uuid.UUID:
-    """A pending snapshot row of the benchmark client, as the API would insert it."""
-    sid = uuid.uuid4()
+@dataclass(frozen=True)
+class Fresh:
+    """An organisation whose `rows` events were just written, and a client of it."""
+
+    slug: str
+    org_id: int
+    rows: int
+    client_id: str
+    client_secret: str
+
+
+def fresh_rows(bench: Bench, rows: int) -> Fresh:
+    """Write `rows` events of a new organisation, as `pond seed` does; nothing vacuumed."""
+    slug = f"fresh-{next(_counter)}-{os.getpid()}"
+    seeding.seed(bench.conninfo, org=slug, start=START, end=END, count=rows)
+    made = create_client(bench.conninfo, slug)
     with psycopg.connect(bench.conninfo) as conn:
-        conn.execute(
-            "INSERT INTO snapshots (id, org_id, client_id, entity, created_at_from, created_at_to,"
-            " expires_at) VALUES (%s, %s, %s, 'event', %s, %s, now() + interval '1 day')",
-            (sid, bench.org_id, bench.client_id, start, end),
-        )
-    return sid
-
-
-def export_sql(bench: Bench) -> str:
-    """The exporter's own SELECT with the benchmark's values inlined, for psql."""
-    with psycopg.connect(bench.conninfo) as conn:
-        cur = psycopg.ClientCursor(conn)
-        return cur.mogrify(EVENT.export_query(), (bench.org_id, START, END))
-
-
-def store(bench: Bench) -> LocalStore:
-    return LocalStore(bench.work_dir / "objects", LinkSigner("bench", b"b" * 32))
-
-
-def run_pond(bench: Bench, sizes: dict[str, set[int]], cpu: list[float]) -> float:
-    """Seconds for one export job of the whole range; its files are removed afterwards.
-
-    The machine's busy CPU-seconds during the run go to `cpu`.
-    """
-    sid = new_snapshot(bench)
-    objects = store(bench)
-    before = busy_cpu()
-    seconds = timed(
-        lambda: exporter.run(bench.conninfo, objects, sid, max_rows=PART_MAX_ROWS, streams=STREAMS)
-    )
-    cpu.append(busy_cpu() - before)
-    with psycopg.connect(bench.conninfo) as conn:
-        row = conn.execute(
-            "SELECT count(*), sum(row_count), sum(size) FROM snapshot_parts WHERE snapshot_id = %s",
-            (sid,),
-        ).fetchone()
+        row = conn.execute("SELECT id FROM organisations WHERE slug = %s", (slug,)).fetchone()
     assert row is not None
-    parts, rows, size = int(row[0]), int(row[1]), int(row[2])
-    if rows != bench.rows:
-        raise RuntimeError(f"the export wrote {rows} rows, expected {bench.rows}")
-    header = len(",".join(EVENT.columns)) + 1
-    # Without the repeated headers, the parts together are exactly what psql writes.
-    sizes.setdefault("pond", set()).add(size - (parts - 1) * header)
-    shutil.rmtree(objects.root / str(sid), ignore_errors=True)
+    return Fresh(slug, int(row[0]), rows, made.client_id, made.client_secret)
+
+
+@contextlib.contextmanager
+def default_service(bench: Bench) -> Iterator[str]:
+    """`pond serve` with its defaults (API and worker in one process) on the benchmark
+    database; its base URL."""
+    data_dir = bench.work_dir / "service"
+    data_dir.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POND_")}
+    env.update(POND_DATABASE_URL=bench.conninfo, POND_DATA_DIR=str(data_dir))
+    base = f"http://127.0.0.1:{free_port()}"
+    argv = [sys.executable, "-m", "pond", "serve", "--port", base.rsplit(":", 1)[1]]
+    with process(argv, env, bench.work_dir / "service.log", f"{base}/healthz"):
+        yield base
+
+
+def _token(base: str, fresh: Fresh) -> str:
+    answer = httpx.post(
+        f"{base}/oauth2/token",
+        auth=(fresh.client_id, fresh.client_secret),
+        data={"grant_type": "client_credentials", "scope": SCOPE},
+    )
+    answer.raise_for_status()
+    return str(answer.json()["access_token"])
+
+
+@dataclass
+class ServiceRun:
+    seconds: float  # POST until every part is complete
+    first_part: float  # POST until a part can be downloaded
+    parts: int
+
+
+def run_service(base: str, fresh: Fresh) -> ServiceRun:
+    """POST a snapshot of the organisation's rows and long-poll it to the end."""
+    headers = {"Authorization": f"Bearer {_token(base, fresh)}"}
+    first: list[float] = []
+    done = threading.Event()
+    with httpx.Client(timeout=60, headers=headers) as http:
+        started = time.perf_counter()
+        answer = http.post(
+            f"{base}/insights/snapshots",
+            data={"created_at_from": START.isoformat(), "created_at_to": END.isoformat()},
+        )
+        answer.raise_for_status()
+        href = str(answer.json()["snapshot"]["href"])
+
+        def watch() -> None:
+            with httpx.Client(timeout=60, headers=headers) as poller:
+                while not done.is_set():
+                    items = poller.get(href, params={"details": "true"}).json()["items"]
+                    if any(item["state"] == "complete" for item in items):
+                        first.append(time.perf_counter() - started)
+                        return
+                    time.sleep(DETAILS_POLL)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            while True:
+                items = http.get(href, params={"wait": "25"}).json()["items"]
+                states = {item["state"] for item in items}
+                if states == {"complete"}:
+                    break
+                if "failed" in states:
+                    raise RuntimeError(f"the benchmark snapshot failed: {items}")
+            seconds = time.perf_counter() - started
+        finally:
+            done.set()
+            watcher.join()
+    rows = sum(int(item["count"]) for item in items)
+    if rows != fresh.rows:
+        raise RuntimeError(f"the export wrote {rows} rows, expected {fresh.rows}")
+    # A part is downloadable once the snapshot is complete, if no poll saw one sooner.
+    return ServiceRun(seconds, first[0] if first else seconds, len(items))
+
+
+def run_pond_export(base: str, fresh: Fresh, out: Path) -> float:
+    """Seconds for a fresh `pond export` process, from start to verified files."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POND_")}
+    env.update(
+        POND_API_URL=base,
+        POND_TOKEN_URL=f"{base}/oauth2/token",
+        POND_CLIENT_ID=fresh.client_id,
+        POND_CLIENT_SECRET=fresh.client_secret,
+        XDG_CONFIG_HOME=str(out / "config"),
+        XDG_CACHE_HOME=str(out / "cache"),
+    )
+    argv = [
+        sys.executable,
+        "-m",
+        "pond",
+        "export",
+        "--from",
+        START.isoformat(),
+        "--to",
+        END.isoformat(),
+        "--out",
+        str(out / "data"),
+    ]
+    done: subprocess.CompletedProcess[str] | None = None
+
+    def go() -> None:
+        nonlocal done
+        done = subprocess.run(argv, env=env, capture_output=True, text=True)  # noqa: S603 - our interpreter running pond
+
+    seconds = timed(go)
+    assert done is not None
+    if done.returncode != 0:
+        raise RuntimeError(f"pond export exited with {done.returncode}: {done.stderr}")
+    rows = 0
+    for part in (out / "data").glob("event_*"):
+        with part.open("rb") as handle:
+            rows += sum(1 for _ in handle) - 1
+    if rows != fresh.rows:
+        raise RuntimeError(f"pond export wrote {rows} rows, expected {fresh.rows}")
+    shutil.rmtree(out, ignore_errors=True)
     return seconds
 
 
-def run_psql(bench: Bench, select: str, sizes: dict[str, set[int]], cpu: list[float]) -> float:
+def select_sql(bench: Bench, fresh: Fresh) -> str:
+    """The exporter's own SELECT for the organisation, with the values inlined, for psql."""
+    with psycopg.connect(bench.conninfo) as conn:
+        return psycopg.ClientCursor(conn).mogrify(EVENT.export_query(), (fresh.org_id, START, END))
+
+
+def run_psql(bench: Bench, fresh: Fresh) -> float:
     """Seconds for `psql \\copy (SELECT ...) TO file`; the file is removed afterwards."""
     target = bench.work_dir / "psql-export.csv"
-    before = busy_cpu()
-    command = f"\\copy ({select}) TO '{target}' WITH (FORMAT csv, HEADER)"
+    command = f"\\copy ({select_sql(bench, fresh)}) TO '{target}' WITH (FORMAT csv, HEADER)"
     argv = [str(bench.psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", bench.conninfo]
     seconds = timed(
         lambda: subprocess.run([*argv, "-c", command], check=True)  # noqa: S603 - our psql, our SQL
     )
-    cpu.append(busy_cpu() - before)
-    sizes.setdefault("psql", set()).add(target.stat().st_size)
     target.unlink()
     return seconds
 
@@ -108,66 +224,153 @@ def python_export(conninfo: str, org_id: int, target: Path) -> int:
     return written
 
 
-def run_python(bench: Bench) -> float:
+def run_python(bench: Bench, fresh: Fresh) -> float:
     target = bench.work_dir / "python-export.csv"
-    seconds = timed(lambda: python_export(bench.conninfo, bench.org_id, target))
+    seconds = timed(lambda: python_export(bench.conninfo, fresh.org_id, target))
     target.unlink()
     return seconds
 
 
-def compare(bench: Bench) -> list[Comparison]:
-    """Both export comparisons; pond's runs are shared between them."""
-    select = export_sql(bench)
-    pond = Series("pond export job")
-    psql = Series("psql \\copy (SELECT ...) TO file")
-    python = Series("Python: named cursor, fetchmany(10000), csv.writer")
-    sizes: dict[str, set[int]] = {}
-    pond_cpu: list[float] = []
-    psql_cpu: list[float] = []
-    alternate(
-        bench.repeat,
-        (pond, lambda _: run_pond(bench, sizes, pond_cpu)),
-        (psql, lambda _: run_psql(bench, select, sizes, psql_cpu)),
+@dataclass
+class Sized:
+    """The figures of one size."""
+
+    rows: int
+    service: Series
+    export: Series
+    psql: Series
+    python: Series
+    first_part: Series
+    service_cpu: list[float]
+    psql_cpu: list[float]
+    parts: set[int]
+
+
+def _measure(bench: Bench, base: str, rows: int, *, python: bool) -> Sized:
+    sized = Sized(
+        rows,
+        Series("pond serve: POST → every part complete"),
+        Series("pond export (a fresh process): token → verified files"),
+        Series("psql \\copy (SELECT ...) TO file"),
+        Series("Python: named cursor, fetchmany(10000), csv.writer"),
+        Series("pond serve: POST → first part downloadable"),
+        [],
+        [],
+        set(),
     )
-    for _ in range(bench.repeat):
-        python.values.append(run_python(bench))
-    every = sizes["pond"] | sizes["psql"]
-    same = (
-        f"pond's parts hold the same {every.pop():,} CSV bytes as psql's file"
-        if len(every) == 1
-        else f"CSV sizes differ: {sizes}"
-    )
-    note = (
-        f"{bench.rows:,} rows in parts of at most {PART_MAX_ROWS:,}, {STREAMS} export streams"
-        f" (the defaults); {same}"
-    )
+
+    def service() -> float:
+        before = busy_cpu()
+        result = run_service(base, fresh_rows(bench, rows))
+        sized.service_cpu.append(busy_cpu() - before)
+        sized.parts.add(result.parts)
+        sized.first_part.values.append(result.first_part)
+        return result.seconds
+
+    def export() -> float:
+        return run_pond_export(base, fresh_rows(bench, rows), bench.work_dir / "pond-export")
+
+    def psql() -> float:
+        fresh = fresh_rows(bench, rows)
+        before = busy_cpu()
+        seconds = run_psql(bench, fresh)
+        sized.psql_cpu.append(busy_cpu() - before)
+        return seconds
+
+    contenders: list[tuple[Series, Callable[[], float]]] = [
+        (sized.service, service),
+        (sized.export, export),
+        (sized.psql, psql),
+    ]
+    for run in range(bench.repeat):
+        # Who goes first turns with each run, so that drift hits every contender alike.
+        shift = run % len(contenders)
+        for series, action in contenders[shift:] + contenders[:shift]:
+            series.values.append(action())
+            print(f"  {rows:,} rows, {series.label}: {series.values[-1]:.2f} s", flush=True)
+    if python:
+        for _ in range(bench.repeat):
+            sized.python.values.append(run_python(bench, fresh_rows(bench, rows)))
+    return sized
+
+
+def _notes(sized: Sized) -> list[str]:
     cores = os.cpu_count() or 1
-    floor = statistics.median(pond_cpu) / cores
-    cpu_note = (
-        f"the whole machine's busy CPU time per run (PostgreSQL included), medians: pond"
-        f" {statistics.median(pond_cpu):.2f} s, psql {statistics.median(psql_cpu):.2f} s; even"
-        f" spread perfectly over the {cores} cores, pond's work cannot take less than"
-        f" {floor:.2f} s, {floor / psql.median:.2f}× psql's time"
-    )
+    parts = ", ".join(str(p) for p in sorted(sized.parts))
     return [
-        Comparison(
-            case="1",
-            title="Export of the whole range: pond vs psql \\copy",
-            pond=pond,
-            reference=psql,
-            target=0.8,
-            higher_is_better=False,
-            ratio_meaning="pond time / psql time",
-            notes=[note, cpu_note],
-        ),
+        f"{sized.rows:,} rows written just before each run by `pond seed`'s writer, for that"
+        " run alone; no VACUUM, no ANALYZE (autovacuum as shipped); `pond serve` with its"
+        f" default settings ({parts} parts); the client long-polls (`?wait=25`)",
+        f"the whole machine's busy CPU time per run (PostgreSQL included), medians: pond"
+        f" {statistics.median(sized.service_cpu):.2f} s, psql"
+        f" {statistics.median(sized.psql_cpu):.2f} s, on {cores} cores",
+    ]
+
+
+def compare(bench: Bench) -> list[Comparison]:
+    """The headline export cases at the benchmark's size, and at 2M rows when it is larger."""
+    sizes = [bench.rows] + ([TIME_TO_DATA_ROWS] if bench.rows > TIME_TO_DATA_ROWS else [])
+    results: list[Comparison] = []
+    with default_service(bench) as base:
+        measured = [_measure(bench, base, rows, python=(rows == bench.rows)) for rows in sizes]
+    for sized, (case_service, case_export) in zip(
+        measured, [("1", "11"), ("13", "14")], strict=False
+    ):
+        notes = _notes(sized)
+        results.append(
+            Comparison(
+                case=case_service,
+                title=f"Export of {sized.rows:,} fresh rows through pond serve: POST → complete,"
+                " vs psql \\copy",
+                pond=sized.service,
+                reference=sized.psql,
+                target=0.8,
+                higher_is_better=False,
+                ratio_meaning="pond time / psql time",
+                notes=notes,
+            )
+        )
+        results.append(
+            Comparison(
+                case=case_export,
+                title=f"Time to data, {sized.rows:,} fresh rows: a fresh `pond export`"
+                " vs psql \\copy",
+                pond=sized.export,
+                reference=sized.psql,
+                target=0.8,
+                higher_is_better=False,
+                ratio_meaning="pond export time / psql time",
+                notes=notes[:1],
+            )
+        )
+    full = measured[0]
+    results.append(
         Comparison(
             case="2",
-            title="Export of the whole range: pond vs a plain Python exporter",
-            pond=pond,
-            reference=python,
+            title="Export of fresh rows through pond serve vs a plain Python exporter",
+            pond=full.service,
+            reference=full.python,
             target=7.0,
             higher_is_better=True,
             ratio_meaning="Python time / pond time (speed-up)",
-            notes=[note],
-        ),
-    ]
+            notes=_notes(full)[:1],
+        )
+    )
+    first = full.first_part
+    results.append(
+        Comparison(
+            case="12",
+            title=f"POST → first part downloadable, {full.rows:,} fresh rows",
+            pond=first,
+            reference=None,
+            target=None,
+            higher_is_better=False,
+            ratio_meaning="seconds (no reference)",
+            notes=[
+                "a client polling `?details=true` every 100 ms sees the first part listed"
+                " with its link"
+            ],
+            limits=[(f"median < {FIRST_PART_TARGET:g} s", first.median < FIRST_PART_TARGET)],
+        )
+    )
+    return results

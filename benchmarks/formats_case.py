@@ -18,10 +18,10 @@ import uuid
 import psycopg
 
 from benchmarks.environment import END, START, Bench
-from benchmarks.export_case import PART_MAX_ROWS, export_sql, new_snapshot, store
+from benchmarks.inprocess import PART_MAX_ROWS, export_sql, new_snapshot, store
 from benchmarks.measure import Comparison, Series, alternate, timed
 from pond.entities import EVENT
-from pond.exports import exporter
+from pond.exports import coordinator
 from pond.exports.formats import columns_of, parquet
 from pond.exports.options import ExportOptions
 from pond.settings import Settings
@@ -42,7 +42,9 @@ def run_export(bench: Bench, fmt: str, sizes: dict[str, int]) -> float:
     sid = _snapshot(bench, fmt)
     objects = store(bench)
     seconds = timed(
-        lambda: exporter.run(bench.conninfo, objects, sid, max_rows=PART_MAX_ROWS, streams=STREAMS)
+        lambda: coordinator.run(
+            bench.conninfo, objects, sid, max_rows=PART_MAX_ROWS, streams=STREAMS
+        )
     )
     with psycopg.connect(bench.conninfo) as conn:
         row = conn.execute(
@@ -133,7 +135,7 @@ def compare(bench: Bench) -> list[Comparison]:
     setting = f"{bench.rows:,} rows, parts of at most {PART_MAX_ROWS:,}, {STREAMS} export streams"
     return [
         Comparison(
-            case="11",
+            case="15",
             title="Parquet export: pond vs the ADBC PostgreSQL driver and pyarrow",
             pond=pond_parquet,
             reference=adbc,
@@ -148,7 +150,7 @@ def compare(bench: Bench) -> list[Comparison]:
             ],
         ),
         Comparison(
-            case="12",
+            case="16",
             title="Parquet parts against CSV parts of the same rows: size",
             pond=parquet_mb,
             reference=csv_mb,
@@ -158,7 +160,7 @@ def compare(bench: Bench) -> list[Comparison]:
             notes=[f"{setting}; Parquet with zstd (the default)"],
         ),
         Comparison(
-            case="13",
+            case="17",
             title="JSON Lines export against CSV export",
             pond=ndjson,
             reference=csv,
@@ -171,7 +173,7 @@ def compare(bench: Bench) -> list[Comparison]:
             ],
         ),
         Comparison(
-            case="14",
+            case="18",
             title="Peak memory of a Parquet export job: all rows vs a fiftieth of them",
             pond=full,
             reference=small,

@@ -8,12 +8,9 @@ import uuid
 import psycopg
 
 from benchmarks.environment import Bench
-from benchmarks.export_case import PART_MAX_ROWS, new_snapshot, store
+from benchmarks.inprocess import PART_MAX_ROWS, STREAMS, new_snapshot, store
 from benchmarks.measure import Comparison, Series, alternate, timed
-from pond.exports import exporter
-from pond.settings import Settings
-
-STREAMS: int = Settings.model_fields["export_streams"].default
+from pond.exports import coordinator
 
 
 def run(bench: Bench, compression: str | None, sizes: dict[str, int]) -> float:
@@ -23,7 +20,9 @@ def run(bench: Bench, compression: str | None, sizes: dict[str, int]) -> float:
         conn.execute("UPDATE snapshots SET compression = %s WHERE id = %s", (compression, sid))
     objects = store(bench)
     seconds = timed(
-        lambda: exporter.run(bench.conninfo, objects, sid, max_rows=PART_MAX_ROWS, streams=STREAMS)
+        lambda: coordinator.run(
+            bench.conninfo, objects, sid, max_rows=PART_MAX_ROWS, streams=STREAMS
+        )
     )
     with psycopg.connect(bench.conninfo) as conn:
         row = conn.execute(

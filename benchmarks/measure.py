@@ -109,6 +109,14 @@ def busy_cpu() -> float:
     return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
 
 
+def children_cpu() -> float:
+    """CPU-seconds spent so far by this process's finished children (and theirs), waited for."""
+    import resource
+
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
 def timed(action: Callable[[], object]) -> float:
     """Seconds `action` took on the monotonic clock."""
     start = time.perf_counter()

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from benchmarks.environment import END, START, Bench
-from benchmarks.export_case import PART_MAX_ROWS, new_snapshot
+from benchmarks.inprocess import PART_MAX_ROWS, new_snapshot
 from benchmarks.measure import Comparison, Series
 
 _LIMIT_MB = 150.0

@@ -19,7 +19,7 @@ from pathlib import Path
 import structlog
 
 from pond.downloads.signing import LinkSigner
-from pond.exports import exporter
+from pond.exports import coordinator
 from pond.settings import Settings
 from pond.storage.local import LocalStore
 
@@ -38,7 +38,9 @@ def main(argv: list[str]) -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     store = LocalStore(Path(root), LinkSigner("bench", b"b" * 32))
     streams: int = Settings.model_fields["export_streams"].default
-    exporter.run(conninfo, store, uuid.UUID(snapshot_id), max_rows=int(max_rows), streams=streams)
+    coordinator.run(
+        conninfo, store, uuid.UUID(snapshot_id), max_rows=int(max_rows), streams=streams
+    )
     print(peak_mb())
 
 

@@ -95,8 +95,16 @@ class Api:
 
 
 @contextlib.contextmanager
-def serve(bench: Bench, name: str, part_max_rows: int | None = None) -> Iterator[Api]:
-    """`pond serve` (with its in-process worker) on the benchmark database, in its own process."""
+def serve(
+    bench: Bench,
+    name: str,
+    part_max_rows: int | None = None,
+    settings: dict[str, str] | None = None,
+) -> Iterator[Api]:
+    """`pond serve` (with its in-process worker) on the benchmark database, in its own process.
+
+    `settings` are more `POND_*` variables for it, e.g. `{"POND_RATE_LIMIT_PER_MINUTE": "60"}`.
+    """
     data_dir = bench.work_dir / name
     data_dir.mkdir(exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("POND_")}
@@ -106,6 +114,7 @@ def serve(bench: Bench, name: str, part_max_rows: int | None = None) -> Iterator
         POND_PART_MAX_ROWS=str(part_max_rows or bench.rows + 1),
         POND_LOG_FORMAT="json",
     )
+    env.update(settings or {})
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     argv = [sys.executable, "-m", "pond", "serve", "--port", str(port)]

@@ -22,7 +22,7 @@ from pathlib import Path
 import psycopg
 
 from benchmarks.environment import END, START, Bench
-from benchmarks.export_case import new_snapshot
+from benchmarks.inprocess import new_snapshot
 from benchmarks.measure import Comparison, Series
 from pond.jobs import queue
 from pond.snapshots.repository import EXPORT_QUEUE, EXPORT_TASK

@@ -1,5 +1,5 @@
 """`python -m pond`: the same as the `pond` command."""
 
-from pond.cli.main import main
+from pond.cli.entry import main
 
 main()

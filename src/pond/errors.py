@@ -11,6 +11,7 @@ The tree::
     │   ├── ImportRejected         events to load have a bad row; nothing was loaded
     │   ├── InvalidWebhookUrl      a webhook URL that is malformed or reaches a refused address
     │   ├── PayloadTooLarge        a body over the route's limit (413)
+    │   ├── UnsupportedMediaType   a body of a Content-Type the route does not read (415)
     │   └── RequestTimeout         a request head or body that did not arrive in time (408)
     ├── OAuthError                 token endpoint errors, RFC 6749 section 5.2
     ├── AuthError                  bearer token errors, RFC 6750 (401 / 403)
@@ -21,6 +22,7 @@ The tree::
     │   └── WebhookNotFound
     ├── SnapshotGone               the snapshot outlived its retention (410)
     ├── IdempotencyConflict        an Idempotency-Key reused with another request (409)
+    ├── TooManyWebhooks            the organisation already has its most webhook endpoints (409)
     ├── RateLimited                too many requests from one client (429, Retry-After)
     │   ├── TooManySnapshots       the organisation's cap on concurrent snapshots (429)
     │   └── TooManyFailures        failed token requests from one client or address (429)
@@ -129,6 +131,13 @@ class IdempotencyConflict(PondError):
     code = "idempotency_conflict"
 
 
+class TooManyWebhooks(PondError):
+    """The organisation has as many webhook endpoints as it may (409: remove one first)."""
+
+    status = 409
+    code = "too_many_webhooks"
+
+
 class RateLimited(PondError):
     """Too many requests; `retry_after` is the whole number of seconds to wait."""
 
@@ -193,6 +202,13 @@ class WebhookDeliveryFailed(PondError):
 class PayloadTooLarge(InputError):
     status = 413
     code = "request_too_large"
+
+
+class UnsupportedMediaType(InputError):
+    """A body of a Content-Type the route does not read (415)."""
+
+    status = 415
+    code = "unsupported_media_type"
 
 
 class RequestTimeout(InputError):

@@ -129,7 +129,7 @@ def test_client_path_in_a_real_browser(
     page.get_by_label("To, excluded").fill("2019-03-28T19:00:00")
     shoot(page, "snapshots")
     polls: list[str] = []
-    page.on("response", lambda r: polls.append(r.url) if r.url.endswith("/status") else None)
+    page.on("response", lambda r: polls.append(r.url) if "/status?wait=" in r.url else None)
     page.get_by_role("button", name="Create snapshot").click()
 
     page.wait_for_url(re.compile(r"/console/snapshots/[0-9a-f-]{36}$"))
@@ -140,7 +140,7 @@ def test_client_path_in_a_real_browser(
         ).fetchone()
     assert row == (parse_instant("f", FROM), parse_instant("t", TO))
 
-    # The page polls its files fragment: the link appears without a reload.
+    # The page long-polls its files fragment: the link appears without a reload.
     first_state = page.locator("#parts").get_attribute("data-state")
     link = page.get_by_role("link", name="event_000.csv")
     sync_api.expect(link).to_be_visible(timeout=30_000)

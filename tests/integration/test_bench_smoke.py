@@ -22,7 +22,7 @@ def test_the_harness_writes_a_report_with_a_figure_for_every_case(tmp_path: Path
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
     )
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -30,9 +30,14 @@ def test_the_harness_writes_a_report_with_a_figure_for_every_case(tmp_path: Path
     assert raw["rows"] == 2000
     assert raw["size"] == "custom"
     cases = {case["case"]: case for case in raw["cases"]}
-    assert set(cases) == {str(n) for n in range(1, 15)} | {"19"}
+    # 13 and 14 repeat 1 and 11 at 2M rows, only when the benchmark is larger.
+    assert set(cases) == {str(n) for n in [*range(1, 13), *range(15, 21)]}
     for name, case in cases.items():
         assert isinstance(case["met"], bool)
+        if name == "12":  # no reference tool: judged by its limit alone
+            assert case["ratio"] is None
+            assert [limit["limit"] for limit in case["limits"]] == ["median < 1 s"]
+            continue
         if name == "4":  # no reference tool: judged by its limits alone
             assert case["ratio"] is None
             assert case["reference"] is None
@@ -43,11 +48,13 @@ def test_the_harness_writes_a_report_with_a_figure_for_every_case(tmp_path: Path
         assert math.isfinite(case["ratio"])
         assert case["ratio"] > 0
         assert len(case["pond"]["values"]) == len(case["reference"]["values"]) == 1
-    assert "same" in cases["1"]["notes"][0], "pond and psql must export the same bytes"
+    assert "no VACUUM, no ANALYZE" in cases["1"]["notes"][0], (
+        "the report says how rows were written"
+    )
     assert "same files" in cases["7"]["notes"][0], "pond and curl must download the same bytes"
     assert "4 parts" in cases["7"]["notes"][0]
     assert [limit["limit"] for limit in cases["8"]["limits"]] == ["p99 ≤ 50 ms"]
-    assert [limit["limit"] for limit in cases["15"]["limits"]] == [
+    assert [limit["limit"] for limit in cases["19"]["limits"]] == [
         "≥ 500 tokens/s",
         "p99 ≤ 50 ms",
     ]

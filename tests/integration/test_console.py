@@ -6,8 +6,11 @@ import asyncio
 import csv
 import io
 import re
+import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import psycopg
@@ -15,6 +18,7 @@ import pytest
 
 from pond.console import service
 from pond.events import seeding
+from pond.exports import coordinator
 from pond.snapshots.dates import parse_instant
 from tests.conftest import RunningServer
 
@@ -43,10 +47,10 @@ def sign_in(client: httpx.Client, client_id: str, secret: str) -> httpx.Response
 
 
 def wait_final(client: httpx.Client, snapshot_id: str, timeout: float = 30) -> str:
-    """Poll the status fragment, as the page's script does, until the export ends."""
+    """Long-poll the status fragment, as the page's script does, until the export ends."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        fragment = client.get(f"/console/snapshots/{snapshot_id}/status")
+        fragment = client.get(f"/console/snapshots/{snapshot_id}/status", params={"wait": "10"})
         assert fragment.status_code == 200, fragment.text
         if re.search(r'data-state="(complete|failed)"', fragment.text):
             return fragment.text
@@ -312,6 +316,55 @@ def test_the_create_form_passes_gzip_and_columns(
     bad = browser.post("/console/snapshots", data={**form, "columns": "id,colour"})
     assert bad.status_code == 400
     assert "colour" in bad.text
+
+
+def test_the_status_fragment_waits_for_the_export_without_polling(
+    start_server: Callable[..., RunningServer],
+    client_credentials: Callable[[str], tuple[str, str]],
+) -> None:
+    server = start_server(run_worker=False)  # the snapshot stays pending until the test exports it
+    client_id, secret = client_credentials("acme")
+    with httpx.Client(base_url=server.base_url, timeout=40) as client:
+        assert sign_in(client, client_id, secret).status_code == 303
+        created = client.post(
+            "/console/snapshots",
+            data={
+                "entity": "event",
+                "from_local": "2019-03-13T19:00",
+                "to_local": "2019-03-28T19:00:00",
+                "tz_offset": "0",
+                "csrf_token": csrf(client),
+            },
+        )
+        snapshot_id = created.headers["location"].rsplit("/", 1)[1]
+        status = f"/console/snapshots/{snapshot_id}/status"
+        assert client.get(status, params={"wait": "31"}).status_code == 400
+
+        state: Any = server.app.state.pond
+        exported = threading.Timer(
+            0.5,
+            coordinator.run,
+            (server.conninfo, state.store, uuid.UUID(snapshot_id)),
+            {"max_rows": 100},
+        )
+        exported.start()
+        began = time.monotonic()
+        # As the page's script does: ask again at once whenever an answer comes.
+        states = []
+        while not states or states[-1] in ("pending", "running"):
+            fragment = client.get(status, params={"wait": "30"})
+            assert fragment.status_code == 200
+            found = re.search(r'data-state="([a-z]+)"', fragment.text)
+            assert found is not None
+            states.append(found[1])
+        waited = time.monotonic() - began
+        exported.join()
+    assert states[-1] == "complete"
+    assert 'download="event_000.csv"' in fragment.text
+    # Each answer came with a change of state, and the last with the end of the
+    # export, not at the end of the 30 seconds.
+    assert len(states) <= 5, states
+    assert waited < 20
 
 
 def test_the_create_form_offers_parquet_and_json_lines(

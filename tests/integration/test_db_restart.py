@@ -96,7 +96,8 @@ def test_requests_fail_with_503_during_a_restart_and_recover(
     dedicated_pg: DedicatedPostgres, tmp_path: Path
 ) -> None:
     settings = load_settings(data_dir=tmp_path / "data", database_url=dedicated_pg.conninfo)
-    server = _ThreadedServer(create_app(settings, dedicated_pg.conninfo), free_port())
+    app = create_app(settings, dedicated_pg.conninfo)
+    server = _ThreadedServer(app, free_port())
     server.start()
     base = f"http://127.0.0.1:{server.server.config.port}"
     try:
@@ -152,5 +153,13 @@ def test_requests_fail_with_503_during_a_restart_and_recover(
         # The in-process worker lost its database too; it starts again by itself.
         done = wait_done(again.json()["snapshot"]["href"], token, timeout=20)
         assert done["items"][0]["state"] == "complete"
+        # So does the listener that wakes long-polls: a long-poll ends with the export.
+        changes = app.state.pond.changes
+        while not changes.listening:
+            assert time.monotonic() - restarted < 30, "the listener did not reconnect in 30 s"
+            time.sleep(0.1)
+        third = schedule(base, token).json()["snapshot"]["href"]
+        waited = httpx.get(third, params={"wait": "25"}, headers=bearer(token), timeout=40)
+        assert waited.json()["items"][0]["state"] == "complete"
     finally:
         server.stop()

@@ -49,6 +49,49 @@ def make_orders(conninfo: str, client_id: str) -> None:
         )
 
 
+@pytest.mark.parametrize(
+    "relation",
+    [
+        pytest.param("CREATE VIEW recent_orders AS SELECT * FROM orders", id="a-view"),
+        pytest.param(
+            "CREATE TABLE recent_orders (LIKE orders) PARTITION BY RANGE (placed_at);"
+            " CREATE TABLE recent_orders_a PARTITION OF recent_orders"
+            " FOR VALUES FROM (MINVALUE) TO ('2019-03-20');"
+            " CREATE TABLE recent_orders_b PARTITION OF recent_orders"
+            " FOR VALUES FROM ('2019-03-20') TO (MAXVALUE);"
+            " INSERT INTO recent_orders SELECT * FROM orders",
+            id="a-partitioned-table",
+        ),
+    ],
+)
+def test_a_view_or_a_partitioned_table_exports_exactly(
+    start_server: Callable[..., RunningServer],
+    client_credentials: Callable[[str], tuple[str, str]],
+    conninfo: str,
+    relation: str,
+) -> None:
+    # A view cannot be sampled, a partitioned table is sampled through its partitions:
+    # either way the parts are exact.
+    client_id, secret = client_credentials("acme")
+    make_orders(conninfo, client_id)
+    with psycopg.connect(conninfo) as conn:
+        conn.execute(relation)
+    server = start_server(
+        entities={"orders": {**ORDERS, "table": "public.recent_orders"}}, part_max_rows=100
+    )
+    token = httpx.post(
+        server.token_url, auth=(client_id, secret), data={"grant_type": "client_credentials"}
+    ).json()["access_token"]
+    created = schedule(server.base_url, token, entity="orders")
+    assert created.status_code == 202, created.text
+    items = wait_done(created.json()["snapshot"]["href"], token)["items"]
+    assert [i["count"] for i in items] == [100, 100, 50]
+    rows = []
+    for item in items:
+        rows += list(csv.DictReader(io.StringIO(httpx.get(item["href"]).text)))
+    assert [r["order_no"] for r in rows] == [f"o{n:04d}" for n in range(1, 251)]
+
+
 def test_an_operator_table_exports_like_event(
     start_server: Callable[..., RunningServer],
     client_credentials: Callable[[str], tuple[str, str]],

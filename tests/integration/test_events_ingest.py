@@ -84,9 +84,8 @@ def test_ndjson_batch_is_checked_line_by_line(pond_server: RunningServer, acme: 
         ),
         (b'{"event_type": "a"}\n', "application/x-ndjson", "created_at is required"),
         (b"[1, 2]\n", "application/x-ndjson", "one JSON object"),
-        (b"hello", "text/plain", "Content-Type"),
     ],
-    ids=["bad-date", "unknown-column", "naive-time", "missing", "not-object", "type"],
+    ids=["bad-date", "unknown-column", "naive-time", "missing", "not-object"],
 )
 def test_a_bad_batch_is_refused_whole_and_says_where(
     pond_server: RunningServer, acme: str, body: bytes, content_type: str, words: str
@@ -95,6 +94,15 @@ def test_a_bad_batch_is_refused_whole_and_says_where(
     assert answer.status_code == 400
     assert words in answer.json()["error_description"]
     assert events_of(pond_server.conninfo, "acme") == []
+
+
+def test_another_type_of_body_is_415_and_names_the_ones_read(
+    pond_server: RunningServer, acme: str
+) -> None:
+    answer = post(pond_server, acme, b"hello", "text/plain")
+    assert answer.status_code == 415
+    assert answer.json()["error"] == "unsupported_media_type"
+    assert "text/csv" in answer.json()["error_description"]
 
 
 def test_oversized_bodies_are_refused_before_reading(pond_server: RunningServer, acme: str) -> None:

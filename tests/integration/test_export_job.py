@@ -14,14 +14,15 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import psycopg
 import pytest
 
 from pond.downloads.signing import LinkSigner
 from pond.events import seeding
+from pond.exports import coordinator, planning
 from pond.exports import copy_out as copy_out_module
-from pond.exports import exporter
 from pond.exports.progress import Progress
 from pond.snapshots.dates import parse_instant
 from pond.storage.base import StoredObject
@@ -89,7 +90,7 @@ def test_rows_arriving_during_an_export_are_not_in_it(
     result: list[int] = []
     worker = threading.Thread(
         target=lambda: result.append(
-            len(exporter.run(conninfo, store, sid, max_rows=300, streams=streams).parts)
+            len(coordinator.run(conninfo, store, sid, max_rows=300, streams=streams).parts)
         )
     )
     worker.start()
@@ -126,11 +127,11 @@ def test_a_part_that_keeps_failing_does_not_hide_the_good_ones(
 
     class FullDisk(LocalStore):
         def stage(self, key: str):  # type: ignore[no-untyped-def]
-            if key.endswith("_001"):
+            if key.endswith("_p1_1_0"):  # the second planned part, first run
                 raise OSError(28, "No space left on device")
             return super().stage(key)
 
-    outcome = exporter.run(
+    outcome = coordinator.run(
         conninfo, FullDisk(tmp_path, LinkSigner("k", b"s" * 32)), sid, max_rows=300
     )
     assert outcome.published
@@ -179,12 +180,12 @@ def test_a_part_that_fails_once_is_retried_and_the_snapshot_completes(
 
     class FlakyDisk(LocalStore):
         def stage(self, key: str):  # type: ignore[no-untyped-def]
-            if key.endswith("_001") and not failures:
+            if key.endswith("_p1_1_0") and not failures:
                 failures.append(key)
                 raise OSError(5, "Input/output error")
             return super().stage(key)
 
-    outcome = exporter.run(
+    outcome = coordinator.run(
         conninfo, FlakyDisk(tmp_path, LinkSigner("k", b"s" * 32)), sid, max_rows=300
     )
     assert failures
@@ -209,19 +210,19 @@ def test_an_export_killed_mid_part_is_redone_exactly(
         import time, uuid
         from pathlib import Path
         from pond.downloads.signing import LinkSigner
-        from pond.exports import exporter
+        from pond.exports import coordinator, planning
         from pond.storage.local import LocalStore
 
         class SlowStore(LocalStore):
             def stage(self, key):
                 writer = super().stage(key)
-                if key.endswith("_001"):
+                if key.endswith("_p1_1_0"):  # the second planned part, first run
                     Path({str(marker)!r}).touch()
                     time.sleep(60)  # killed here, in the middle of the second part
                 return writer
 
         store = SlowStore(Path({str(tmp_path)!r}), LinkSigner("k", b"s" * 32))
-        exporter.run({conninfo!r}, store, uuid.UUID({str(sid)!r}), max_rows=1000)
+        coordinator.run({conninfo!r}, store, uuid.UUID({str(sid)!r}), max_rows=1000)
         """
     )
     victim = subprocess.Popen([sys.executable, "-c", script])
@@ -239,7 +240,7 @@ def test_an_export_killed_mid_part_is_redone_exactly(
             "running",
         )
 
-    outcome = exporter.run(conninfo, store_at(tmp_path), sid, max_rows=1000)
+    outcome = coordinator.run(conninfo, store_at(tmp_path), sid, max_rows=1000)
     assert outcome.published
     assert len(outcome.parts) == 3
     ids = exported_ids(tmp_path, sid)
@@ -282,7 +283,7 @@ def test_parallel_parts_are_exact_even_when_times_tie(
             " SELECT %s, %s + make_interval(secs => g), 'spread' FROM generate_series(1, 101) g",
             (org_id, FROM),
         )
-    outcome = exporter.run(conninfo, store_at(tmp_path), sid, max_rows=100, streams=4)
+    outcome = coordinator.run(conninfo, store_at(tmp_path), sid, max_rows=100, streams=4)
     assert outcome.published
     assert len(outcome.parts) == 4
     with psycopg.connect(conninfo) as conn:
@@ -297,33 +298,110 @@ def test_parallel_parts_are_exact_even_when_times_tie(
     assert exported_ids(tmp_path, sid) == expected
 
 
-@pytest.mark.parametrize("estimate", [None, 0, 700, 100_000])
-def test_parts_are_balanced_over_the_streams_and_exact_whatever_the_estimate(
+def published_counts(conninfo: str, sid: uuid.UUID) -> list[int]:
+    with psycopg.connect(conninfo) as conn:
+        rows = conn.execute(
+            "SELECT row_count FROM snapshot_parts WHERE snapshot_id = %s ORDER BY seq", (sid,)
+        ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def all_ids(conninfo: str) -> list[int]:
+    with psycopg.connect(conninfo) as conn:
+        return [r[0] for r in conn.execute("SELECT id FROM events ORDER BY created_at, id")]
+
+
+@pytest.mark.parametrize(
+    "sample",
+    [
+        pytest.param(lambda keys: planning.Sample([], 0.01), id="no-row-in-the-sample"),
+        pytest.param(lambda keys: planning.Sample(keys[::10], 1.0), id="ten-times-too-few"),
+        pytest.param(lambda keys: planning.Sample(keys, 0.001), id="thousand-times-too-many"),
+        pytest.param(lambda keys: planning.Sample(keys[:5], 0.5), id="only-the-first-rows"),
+    ],
+)
+def test_parts_are_exact_and_within_the_limit_whatever_the_sample_says(
     conninfo: str,
     client_credentials: Callable[[str], tuple[str, str]],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    estimate: int | None,
+    sample: Callable[[list[Any]], planning.Sample],
 ) -> None:
     seeding.seed(conninfo, org="acme", start=FROM, end=TO, count=1000)
     sid = new_snapshot(conninfo, client_credentials)
-    with psycopg.connect(conninfo) as conn:
-        conn.execute("ANALYZE events")
-        expected = [r[0] for r in conn.execute("SELECT id FROM events ORDER BY created_at, id")]
-    monkeypatch.setattr(exporter, "BALANCE_MIN_ROWS", 1)  # balance parts this small too
-    if estimate is not None:  # PostgreSQL's estimate, replaced by a wrong one
-        monkeypatch.setattr(exporter, "estimate_rows", lambda conn, job: estimate)
-    outcome = exporter.run(conninfo, store_at(tmp_path), sid, max_rows=300, streams=2)
+    expected = all_ids(conninfo)
+    real = planning.take_sample
+
+    def wrong(conn: psycopg.Connection[Any], job: Any) -> planning.Sample:
+        return sample(real(conn, job).keys)
+
+    monkeypatch.setattr(planning, "take_sample", wrong)
+    outcome = coordinator.run(conninfo, store_at(tmp_path), sid, max_rows=300, streams=2)
     assert outcome.published
     assert not outcome.failed
-    counts = [p.rows for p in outcome.parts]
-    assert all(c is not None and 0 < c <= 300 for c in counts)
+    counts = published_counts(conninfo, sid)
+    assert all(0 <= c <= 300 for c in counts)
+    assert sum(counts) == 1000
     assert exported_ids(tmp_path, sid) == expected
-    if estimate is None:  # about 1000 rows: 4 parts of at most 300, a multiple of 2 already
-        assert len(counts) == 4
-        assert max(counts) - min(counts) <= 4  # even, but for the estimate's rounding
-    if estimate == 700:  # 3 parts rounded up to 4 of 175; the 4th takes up to 300
-        assert counts == [175, 175, 175, 300, 175]
+    assert [p.name for p in outcome.parts] == [f"event_{n:03d}" for n in range(len(counts))]
+    assert sorted(p.name for p in (tmp_path / str(sid)).iterdir()) == [
+        p.name for p in outcome.parts
+    ]
+
+
+def insert_events(conninfo: str, sid: uuid.UUID, select: str, *params: Any) -> None:
+    """Rows of the snapshot's organisation, from `SELECT <created_at> FROM ...`, just written:
+    no VACUUM, no ANALYZE, as on a live table."""
+    with psycopg.connect(conninfo) as conn:
+        org_id = conn.execute("SELECT org_id FROM snapshots WHERE id = %s", (sid,)).fetchone()[0]  # type: ignore[index]
+        conn.execute(
+            "INSERT INTO events (org_id, created_at, event_type)"
+            f" SELECT %s, t, 'e' FROM ({select}) s (t)",
+            (org_id, *params),
+        )
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        pytest.param(
+            ("SELECT %s + make_interval(secs => g * 3) FROM generate_series(1, 30000) g", FROM),
+            id="spread",
+        ),
+        pytest.param(
+            ("SELECT %s::timestamptz FROM generate_series(1, 30000)", FROM), id="one-instant"
+        ),
+        pytest.param(
+            (
+                "SELECT %s + make_interval(days => b * 4, secs => g) FROM generate_series(0, 2) b,"
+                " generate_series(1, 10000) g",
+                FROM,
+            ),
+            id="bursts-with-long-gaps",
+        ),
+    ],
+)
+def test_a_sampled_plan_is_exact_on_fresh_and_skewed_rows(
+    conninfo: str,
+    client_credentials: Callable[[str], tuple[str, str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    rows: tuple[Any, ...],
+) -> None:
+    sid = new_snapshot(conninfo, client_credentials)
+    insert_events(conninfo, sid, *rows)
+    expected = all_ids(conninfo)
+    # A few pages of the table, as a large table is sampled: the plan is an estimate.
+    monkeypatch.setattr(planning, "SAMPLE_PAGES", 8)
+    monkeypatch.setattr(planning, "BALANCE_MIN_ROWS", 1)  # balanced parts, as large ones are
+    monkeypatch.setattr(planning, "SPLIT_MIN_ROWS", 1)
+    outcome = coordinator.run(conninfo, store_at(tmp_path), sid, max_rows=4000, streams=2)
+    assert outcome.published
+    assert not outcome.failed
+    counts = published_counts(conninfo, sid)
+    assert all(0 < c <= 4000 for c in counts)
+    assert sum(counts) == 30000
+    assert exported_ids(tmp_path, sid) == expected
 
 
 def test_the_copy_reader_naps_only_briefly_while_the_server_is_slow(
@@ -379,7 +457,9 @@ def test_a_running_export_reports_its_progress(
             return writer
 
     store = PausingStore(tmp_path, LinkSigner("k", b"s" * 32))
-    worker = threading.Thread(target=lambda: exporter.run(conninfo, store, sid, max_rows=100_000))
+    worker = threading.Thread(
+        target=lambda: coordinator.run(conninfo, store, sid, max_rows=100_000)
+    )
     worker.start()
     assert paused.wait(30)
     with psycopg.connect(conninfo) as conn:

@@ -11,6 +11,7 @@ import pytest
 from pond.errors import StorageUnavailable
 from pond.storage.local import LocalStore
 from tests.conftest import RunningServer
+from tests.integration.test_openapi import check
 
 
 def store_of(server: RunningServer) -> LocalStore:
@@ -73,6 +74,8 @@ def test_readyz_says_when_the_object_directory_is_gone(pond_server: RunningServe
         assert answer.status_code == 503
         assert answer.json()["error"] == "storage_unavailable"
         assert str(store.root) in answer.json()["error_description"]
+        spec = httpx.get(f"{pond_server.base_url}/openapi.json").json()
+        check(spec, "/readyz", "get", answer)  # 503 with its Retry-After, as documented
         with pytest.raises(StorageUnavailable, match="missing or not writable"):
             store.check()
     finally:

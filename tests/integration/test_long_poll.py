@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pond.exports import exporter
+from pond.exports import coordinator
 from tests.conftest import RunningServer
 from tests.integration.helpers import bearer, schedule
 
@@ -40,6 +40,18 @@ def test_wait_outside_0_to_30_seconds_is_400(
     assert "wait" in answer.json()["error_description"]
 
 
+def test_a_bad_details_is_400_before_any_wait(
+    idle: RunningServer, client_credentials: Creds
+) -> None:
+    token = token_at(idle, client_credentials("acme"))
+    href = schedule(idle.base_url, token).json()["snapshot"]["href"]
+    answer = httpx.get(
+        href, params={"wait": "30", "details": "maybe"}, headers=bearer(token), timeout=10
+    )
+    assert answer.status_code == 400
+    assert "details" in answer.json()["error_description"]
+
+
 def test_wait_times_out_with_the_current_state(
     idle: RunningServer, client_credentials: Creds
 ) -> None:
@@ -64,7 +76,7 @@ def test_wait_returns_once_the_export_finishes(
 
     def export_later() -> None:
         time.sleep(0.5)
-        exporter.run(idle.conninfo, state.store, sid, max_rows=100)
+        coordinator.run(idle.conninfo, state.store, sid, max_rows=100)
 
     worker = threading.Thread(target=export_later)
     worker.start()

@@ -9,8 +9,10 @@ import httpx
 import pytest
 from starlette.routing import Route
 
+from pond.events import seeding
+from pond.snapshots.dates import parse_instant
 from tests.conftest import RunningServer
-from tests.integration.helpers import bearer, schedule, wait_done
+from tests.integration.helpers import FROM, TO, bearer, schedule, wait_done
 
 Creds = Callable[[str], tuple[str, str]]
 
@@ -53,11 +55,15 @@ def conform(spec: dict[str, Any], schema: dict[str, Any], value: Any, where: str
 
 
 def check(spec: dict[str, Any], path: str, method: str, answer: httpx.Response) -> None:
-    """The answer's status is documented for the operation, and its JSON body fits."""
+    """The answer's status and media type are documented for the operation, and its JSON
+    body fits."""
     responses = spec["paths"][path][method]["responses"]
     status = str(answer.status_code)
     assert status in responses, f"{method.upper()} {path} answered {status}: not in the spec"
     content = responses[status].get("content", {})
+    if content and answer.content:
+        media_type = answer.headers["content-type"].split(";")[0].strip()
+        assert media_type in content, (path, status, media_type, list(content))
     if "application/json" in content:
         assert answer.headers["content-type"].startswith("application/json")
         conform(spec, content["application/json"]["schema"], answer.json(), f"{path} {status}")
@@ -152,6 +158,49 @@ def test_live_answers_match_the_spec(
     check(spec, "/docs", "get", httpx.get(f"{base}/docs"))
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"format": "parquet", "compression": "snappy"},
+        {"format": "ndjson", "compression": "gzip", "columns": ["id", "created_at"]},
+    ],
+    ids=["parquet", "ndjson-gzip"],
+)
+def test_typed_formats_with_details_match_the_spec(
+    spec: dict[str, Any],
+    pond_server: RunningServer,
+    client_credentials: Creds,
+    options: dict[str, Any],
+) -> None:
+    base = pond_server.base_url
+    start, end = parse_instant("f", FROM), parse_instant("t", TO)
+    seeding.seed(pond_server.conninfo, org="acme", start=start, end=end, count=50)
+    token_answer = httpx.post(
+        pond_server.token_url,
+        auth=client_credentials("acme"),
+        data={"grant_type": "client_credentials"},
+    )
+    token = token_answer.json()["access_token"]
+    snapshots = "/insights/snapshots"
+    created = httpx.post(
+        f"{base}{snapshots}",
+        headers=bearer(token),
+        json={"created_at_from": FROM, "created_at_to": TO, **options},
+    )
+    check(spec, snapshots, "post", created)
+    href = created.json()["snapshot"]["href"]
+    wait_done(href, token)
+
+    detailed = httpx.get(href, params={"details": "true"}, headers=bearer(token))
+    check(spec, "/insights/snapshots/{snapshot_id}", "get", detailed)
+    (item,) = detailed.json()["items"]
+    assert (item["format"], item["run"]) == (options["format"], 1)
+    assert item["columns"]
+    assert item["query"]["compression"] == options["compression"]
+    check(spec, snapshots, "get", httpx.get(f"{base}{snapshots}", headers=bearer(token)))
+    check(spec, "/objects/{snapshot_id}/{name}", "get", httpx.get(item["href"]))
+
+
 def test_docs_page_is_self_contained_and_lists_every_route(
     spec: dict[str, Any], pond_server: RunningServer
 ) -> None:
@@ -165,3 +214,16 @@ def test_docs_page_is_self_contained_and_lists_every_route(
     assert "https://" not in html
     for path in spec["paths"]:
         assert f"<code>{path}</code>" in html
+
+
+def test_a_throttled_token_request_is_answered_as_documented(
+    spec: dict[str, Any], pond_server: RunningServer
+) -> None:
+    form = {"grant_type": "client_credentials"}
+    for _ in range(pond_server.settings.token_failure_limit):
+        refused = httpx.post(pond_server.token_url, auth=("nobody", "wrong"), data=form)
+        check(spec, "/oauth2/token", "post", refused)
+    throttled = httpx.post(pond_server.token_url, auth=("nobody", "wrong"), data=form)
+    assert throttled.status_code == 429
+    check(spec, "/oauth2/token", "post", throttled)
+    assert int(throttled.headers["retry-after"]) >= 1

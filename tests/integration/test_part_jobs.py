@@ -24,7 +24,7 @@ import psycopg
 
 from pond.downloads.signing import LinkSigner
 from pond.events import seeding
-from pond.exports import exporter
+from pond.exports import coordinator
 from pond.jobs import queue
 from pond.snapshots.repository import EXPORT_QUEUE, EXPORT_TASK
 from pond.storage.local import LocalStore
@@ -64,7 +64,7 @@ def helper_process(
         from pathlib import Path
         import psycopg
         from pond.downloads.signing import LinkSigner
-        from pond.exports import exporter
+        from pond.exports import coordinator
 
         conninfo, sid = {conninfo!r}, {str(sid)!r}
         deadline = time.monotonic() + 30
@@ -73,7 +73,7 @@ def helper_process(
                 row = conn.execute(
                     "SELECT args FROM procrastinate_jobs WHERE task_name = %s"
                     " AND args->>'snapshot_id' = %s",
-                    (exporter.PARTS_TASK, sid),
+                    (coordinator.PARTS_TASK, sid),
                 ).fetchone()
                 if row is not None or time.monotonic() > deadline:
                     break
@@ -81,8 +81,9 @@ def helper_process(
         args = row[0]
         store = SlowStore(Path({str(root)!r}), LinkSigner("k", b"s" * 32))
         print("started", flush=True)
-        done = exporter.help_export(
-            conninfo, store, uuid.UUID(args["snapshot_id"]), args["run"], args["snapshot"]
+        done = coordinator.help_export(
+            conninfo, store, uuid.UUID(args["snapshot_id"]), args["run"], args["snapshot"],
+            max_rows=200,
         )
         print(json.dumps({{"parts": done}}), flush=True)
         """
@@ -104,7 +105,7 @@ def coordinate(
     conninfo: str, store: LocalStore, sid: uuid.UUID, result: list[Any]
 ) -> threading.Thread:
     def run() -> None:
-        result.append(exporter.run(conninfo, store, sid, max_rows=200, streams=1, helpers=1))
+        result.append(coordinator.run(conninfo, store, sid, max_rows=200, streams=1, helpers=1))
 
     thread = threading.Thread(target=run)
     thread.start()
@@ -120,7 +121,7 @@ def test_a_helper_process_shares_the_parts_and_the_snapshot_is_exact(
     helper = helper_process(conninfo, tmp_path, sid, pause=0.3)
     result: list[Any] = []
     store = SlowStore(tmp_path, LinkSigner("k", b"s" * 32))
-    coordinator = coordinate(conninfo, store, sid, result)
+    leader = coordinate(conninfo, store, sid, result)
     with psycopg.connect(conninfo, autocommit=True) as conn:
         # Once the helper job is queued the export's snapshot is taken: rows written
         # from now on are not in it, whoever exports the part they fall in.
@@ -135,7 +136,7 @@ def test_a_helper_process_shares_the_parts_and_the_snapshot_is_exact(
             " SELECT org_id, %s, 'late' FROM events LIMIT 1",
             (FROM,),
         )
-    coordinator.join(60)
+    leader.join(60)
     out, _ = helper.communicate(timeout=60)
     helped = json.loads(out.splitlines()[-1])["parts"]
     assert result
@@ -162,14 +163,14 @@ def test_the_part_of_a_killed_helper_is_taken_back_by_the_coordinator(
     # The helper stalls inside its first part: it holds that part when it is killed.
     helper = helper_process(conninfo, tmp_path, sid, pause=600)
     result: list[Any] = []
-    coordinator = coordinate(conninfo, SlowStore(tmp_path, LinkSigner("k", b"s" * 32)), sid, result)
+    leader = coordinate(conninfo, SlowStore(tmp_path, LinkSigner("k", b"s" * 32)), sid, result)
     assert helper.stdout is not None
     assert helper.stdout.readline().strip() == "started"
     time.sleep(0.5)  # inside its first part now
     os.kill(helper.pid, signal.SIGKILL)
     helper.communicate(timeout=10)
-    coordinator.join(60)
-    assert not coordinator.is_alive()
+    leader.join(60)
+    assert not leader.is_alive()
     assert result
     assert result[0].published
     assert not result[0].failed
@@ -185,23 +186,26 @@ def test_a_helper_of_a_finished_run_does_nothing(
 ) -> None:
     seeding.seed(conninfo, org="acme", start=FROM, end=TO, count=600)
     sid = new_snapshot(conninfo, client_credentials)
-    outcome = exporter.run(conninfo, store_at(tmp_path), sid, max_rows=200, helpers=2)
+    outcome = coordinator.run(conninfo, store_at(tmp_path), sid, max_rows=200, helpers=2)
     assert outcome.published
     assert len(outcome.parts) == 3
     with psycopg.connect(conninfo) as conn:
         jobs = conn.execute(
             "SELECT args, priority FROM procrastinate_jobs WHERE task_name = %s"
             " AND args->>'snapshot_id' = %s",
-            (exporter.PARTS_TASK, str(sid)),
+            (coordinator.PARTS_TASK, str(sid)),
         ).fetchall()
     # Two helpers were asked for, ahead of new exports in the queue.
     assert len(jobs) == 2
-    assert {priority for _, priority in jobs} == {exporter.PARTS_PRIORITY}
+    assert {priority for _, priority in jobs} == {coordinator.PARTS_PRIORITY}
     args = jobs[0][0]
     before = sorted((p.name, p.stat().st_mtime_ns) for p in (tmp_path / str(sid)).iterdir())
     # The coordinator has committed: its snapshot can no longer be joined, and the run is over.
     assert (
-        exporter.help_export(conninfo, store_at(tmp_path), sid, args["run"], args["snapshot"]) == 0
+        coordinator.help_export(
+            conninfo, store_at(tmp_path), sid, args["run"], args["snapshot"], max_rows=200
+        )
+        == 0
     )
     after = sorted((p.name, p.stat().st_mtime_ns) for p in (tmp_path / str(sid)).iterdir())
     assert before == after
@@ -259,8 +263,8 @@ def test_two_worker_processes_share_one_snapshot(
     finally:
         stop(workers)
     # Each worker runs one job at a time: the helper ran beside the export job.
-    assert set(ran_on) == {EXPORT_TASK, exporter.PARTS_TASK}
-    assert ran_on[EXPORT_TASK] != ran_on[exporter.PARTS_TASK]
+    assert set(ran_on) == {EXPORT_TASK, coordinator.PARTS_TASK}
+    assert ran_on[EXPORT_TASK] != ran_on[coordinator.PARTS_TASK]
     helped = [
         json.loads(line)
         for log in logs

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import psycopg
 
-from pond.snapshots.limits import RateLimiter
+from pond.limits import repository
+from pond.limits.repository import Grant
 from tests.conftest import RunningServer
 from tests.integration.helpers import bearer, schedule
 
@@ -18,17 +24,39 @@ def token_at(server: RunningServer, creds: tuple[str, str]) -> str:
     return str(answer.json()["access_token"])
 
 
-def test_the_bucket_refills_at_the_configured_rate() -> None:
-    now = [0.0]
-    limiter = RateLimiter(60, clock=lambda: now[0])
-    assert [limiter.take("a") for _ in range(60)] == [0.0] * 60
-    assert limiter.take("a") == 1.0
-    assert limiter.take("b") == 0.0
-    now[0] = 0.5
-    assert limiter.take("a") == 0.5
-    now[0] = 1.0
-    assert limiter.take("a") == 0.0
-    assert RateLimiter(0).take("a") == 0.0
+def take(conninfo: str, asked: dict[str, int], per_minute: int) -> dict[str, Grant]:
+    async def go() -> dict[str, Grant]:
+        async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+            return await repository.take(conn, asked, per_minute)
+
+    return asyncio.run(go())
+
+
+def test_the_shared_bucket_spends_a_minute_at_once_then_refills_at_the_rate(
+    conninfo: str,
+) -> None:
+    # 61 requests of one client in one statement: a minute's worth goes ahead.
+    first = take(conninfo, {"a": 61, "b": 1}, 60)
+    assert first["a"].granted == 60
+    assert 0.99 <= first["a"].wait <= 1.0
+    assert first["b"].granted == 1
+    refused = take(conninfo, {"a": 1}, 60)["a"]
+    assert refused.granted == 0
+    assert 0 < refused.wait <= 1.0
+    # Half a second later (the bucket moved back in time): still nothing for a...
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("UPDATE rate_limits SET tat = tat - 0.5 WHERE key = 'a'")
+    assert take(conninfo, {"a": 1}, 60)["a"].granted == 0
+    # ... and one more second: exactly one more request, a second's worth.
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("UPDATE rate_limits SET tat = tat - 1 WHERE key = 'a'")
+    assert take(conninfo, {"a": 2}, 60)["a"].granted == 1
+    # A bucket untouched for a minute is full again, and the maintenance task forgets it.
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("UPDATE rate_limits SET tat = tat - 61")
+        assert repository.delete_stale(conn) == 2
+        assert conn.execute("SELECT count(*) FROM rate_limits").fetchone() == (0,)
+    assert take(conninfo, {"a": 60}, 60)["a"].granted == 60
 
 
 def test_a_client_over_its_rate_gets_429_with_retry_after(
@@ -49,6 +77,51 @@ def test_a_client_over_its_rate_gets_429_with_retry_after(
     assert httpx.get(url, headers=bearer(other)).status_code == 200
     # The token endpoint is not limited, and an unauthenticated call is a 401 first.
     assert httpx.get(url).status_code == 401
+
+
+def test_requests_of_one_client_at_once_are_counted_exactly(
+    start_server: Callable[..., RunningServer], client_credentials: Creds
+) -> None:
+    server = start_server(run_worker=False, rate_limit_per_minute=6)
+    token = token_at(server, client_credentials("acme"))
+    url = f"{server.base_url}/insights/snapshots"
+    # Sent together, they are counted in batches: still exactly six go through.
+    with ThreadPoolExecutor(10) as pool:
+        statuses = list(
+            pool.map(lambda _: httpx.get(url, headers=bearer(token)).status_code, range(10))
+        )
+    assert sorted(statuses) == [200] * 6 + [429] * 4
+
+
+def test_snapshot_gets_are_counted_by_their_read_and_a_long_poll_once(
+    start_server: Callable[..., RunningServer], client_credentials: Creds
+) -> None:
+    server = start_server(run_worker=False, rate_limit_per_minute=8)
+    token = token_at(server, client_credentials("acme"))
+    href = schedule(server.base_url, token).json()["snapshot"]["href"]  # 1
+
+    def announce() -> None:
+        time.sleep(0.3)
+        with psycopg.connect(server.conninfo, autocommit=True) as conn:
+            for _ in range(3):  # news of the snapshot: the long-poll reads it three times more
+                conn.execute("SELECT pg_notify('pond_snapshots', %s)", (href.rsplit("/", 1)[1],))
+                time.sleep(0.1)
+
+    news = threading.Thread(target=announce)
+    news.start()
+    waited = httpx.get(href, params={"wait": "1.5"}, headers=bearer(token), timeout=10)  # 2
+    news.join()
+    assert waited.status_code == 200
+    # Six more GETs at once: five fit, counted in the statements that read them.
+    with ThreadPoolExecutor(6) as pool:
+        statuses = list(
+            pool.map(lambda _: httpx.get(href, headers=bearer(token)).status_code, range(6))
+        )
+    assert sorted(statuses) == [200] * 6
+    refused = httpx.get(href, headers=bearer(token))
+    assert refused.status_code == 429
+    assert refused.json()["error"] == "rate_limited"
+    assert int(refused.headers["retry-after"]) >= 1
 
 
 def test_the_organisation_cap_on_active_snapshots(

@@ -21,7 +21,7 @@ import pytest
 
 from pond.downloads.signing import LinkSigner
 from pond.events import seeding
-from pond.exports import exporter
+from pond.exports import coordinator
 from pond.jobs.runtime import JobRuntime
 from pond.jobs.tasks import expire_snapshots
 from pond.snapshots.dates import parse_instant
@@ -111,7 +111,9 @@ def test_s3_export_matches_local_export_byte_for_byte(
     # The same range exported to local files, with the same part size.
     local = tmp_path / "local"
     sid = same_range_snapshot(server.conninfo)
-    exporter.run(server.conninfo, LocalStore(local, LinkSigner("k", b"s" * 32)), sid, max_rows=400)
+    coordinator.run(
+        server.conninfo, LocalStore(local, LinkSigner("k", b"s" * 32)), sid, max_rows=400
+    )
     local_parts = sorted((local / str(sid)).glob("event_*"))
     assert [p.read_bytes() for p in local_parts] == [a.content for a in s3_parts]
 

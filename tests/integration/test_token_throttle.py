@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 from collections.abc import Callable
 
 import httpx
+import psycopg
 
-from pond.auth.throttle import FailureThrottle
+from pond.limits import repository
 from tests.conftest import RunningServer
 
 Creds = Callable[[str], tuple[str, str]]
@@ -97,13 +99,34 @@ def test_the_basic_header_value_is_never_echoed(
         assert value.split(" ", 1)[1] not in shown
 
 
-def test_throttle_window_slides() -> None:
-    now = [0.0]
-    throttle = FailureThrottle(2, 10, clock=lambda: now[0])
-    throttle.fail("k")
-    now[0] = 5
-    throttle.fail("k")
-    assert throttle.wait("k") == 5  # the first failure leaves the window at t=10
-    now[0] = 10
-    assert throttle.wait("k") == 0
-    assert throttle.wait("other") == 0
+def test_the_shared_window_slides(conninfo: str) -> None:
+    async def go() -> None:
+        async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+
+            async def age(seconds: int) -> None:
+                await conn.execute(
+                    "UPDATE token_failures SET times = ARRAY(SELECT t - make_interval(secs => %s)"
+                    " FROM unnest(times) AS u (t) ORDER BY t),"
+                    " expires_at = expires_at - make_interval(secs => %s)",
+                    (seconds, seconds),
+                )
+
+            await repository.record_failure(conn, ["k"], 2, 10)
+            await age(5)
+            await repository.record_failure(conn, ["k", "other"], 2, 10)
+            # Two failures of k in the window: the first leaves it 5 s from now.
+            waits = await repository.failure_waits(conn, ["k", "other", "none"], 2, 10)
+            assert 4 < waits["k"] <= 5
+            assert waits["other"] == waits["none"] == 0
+            # A third failure keeps the latest two only.
+            await repository.record_failure(conn, ["k"], 2, 10)
+            row = await (
+                await conn.execute("SELECT cardinality(times) FROM token_failures WHERE key = 'k'")
+            ).fetchone()
+            assert row == (2,)
+            await age(10)
+            assert await repository.failure_waits(conn, ["k"], 2, 10) == {"k": 0}
+
+    asyncio.run(go())
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        assert repository.delete_stale(conn) == 2  # both out of their window

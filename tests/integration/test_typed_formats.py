@@ -29,7 +29,7 @@ from pond.entities import EVENT, configured, registry
 from pond.entities.configured import EntityConfig
 from pond.errors import ConfigError
 from pond.events import seeding
-from pond.exports import exporter
+from pond.exports import coordinator
 from pond.exports.formats import parquet
 from tests.integration.test_export_job import FROM, TO, store_at
 
@@ -92,7 +92,7 @@ def new_snapshot(
 
 def export(conninfo: str, root: Path, sid: uuid.UUID, max_rows: int) -> list[dict[str, Any]]:
     """Run the export job; the published parts, with the path of each."""
-    outcome = exporter.run(conninfo, store_at(root), sid, max_rows=max_rows, streams=2)
+    outcome = coordinator.run(conninfo, store_at(root), sid, max_rows=max_rows, streams=2)
     assert outcome.published
     assert not outcome.failed
     with psycopg.connect(conninfo) as conn:
@@ -426,7 +426,7 @@ def test_a_value_parquet_cannot_hold_fails_its_part_with_the_reason(
         conn.execute("UPDATE readings SET amount = 'NaN' WHERE id = 40")
     configured.load(conninfo, {"readings": EntityConfig.model_validate(READINGS)})
     sid = new_snapshot(conninfo, client_credentials, "parquet", entity="readings")
-    outcome = exporter.run(conninfo, store_at(tmp_path), sid, max_rows=1000)
+    outcome = coordinator.run(conninfo, store_at(tmp_path), sid, max_rows=1000)
     (failed,) = outcome.failed
     assert failed.reason is not None
     assert "'NaN' is not a valid decimal128" in failed.reason

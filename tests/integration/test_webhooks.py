@@ -194,6 +194,22 @@ def test_bad_registrations_are_400_and_store_nothing(
     assert listed.json() == {"items": []}
 
 
+def test_an_organisation_at_its_cap_gets_409_until_it_removes_one(
+    pond_server: RunningServer, client_credentials: Creds, get_token: Token
+) -> None:
+    token = get_token(*client_credentials("acme"))
+    base = pond_server.base_url
+    made = [register(base, token, f"https://hooks.example.com/{n}") for n in range(10)]
+    full = httpx.post(
+        f"{base}/insights/webhooks", headers=bearer(token), json={"url": "https://x.example/"}
+    )
+    assert full.status_code == 409, full.text
+    assert full.json()["error"] == "too_many_webhooks"
+    assert "remove one" in full.json()["error_description"]
+    httpx.delete(f"{base}/insights/webhooks/{made[0]['id']}", headers=bearer(token))
+    register(base, token, "https://x.example/")
+
+
 def test_no_content_type_is_400(
     pond_server: RunningServer, client_credentials: Creds, get_token: Token
 ) -> None:

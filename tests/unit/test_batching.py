@@ -18,7 +18,7 @@ class Source:
         self.gate.set()
         self.fail_next = False
 
-    async def load(self, keys: list[str]) -> dict[str, str]:
+    async def load(self, keys: dict[str, int]) -> dict[str, str]:
         self.loads.append(sorted(keys))
         number = len(self.loads)
         await self.gate.wait()
@@ -82,5 +82,39 @@ def test_a_request_that_goes_away_does_not_disturb_the_others() -> None:
         assert await staying == "a@1"
         assert gone.cancelled()
         assert await batcher.get("b") == "b@2"
+
+    asyncio.run(go())
+
+
+def test_a_submitted_key_is_loaded_while_the_caller_does_something_else() -> None:
+    async def go() -> None:
+        source = Source()
+        batcher = Batcher(source.load)
+        source.gate.clear()
+        future = batcher.submit("a")
+        await asyncio.sleep(0)
+        assert source.loads == [["a"]]  # under way before anyone awaits it
+        assert not future.done()
+        source.gate.set()
+        assert await future == "a@1"
+
+    asyncio.run(go())
+
+
+def test_a_load_learns_how_many_requests_asked_for_each_key() -> None:
+    async def go() -> None:
+        asked: list[dict[str, int]] = []
+
+        async def load(keys: dict[str, int]) -> dict[str, int]:
+            asked.append(dict(keys))
+            return dict(keys)  # each key answers how many asked for it
+
+        batcher = Batcher(load)
+        first = batcher.submit("a")
+        await asyncio.sleep(0)  # its load has run
+        later = [batcher.submit(key) for key in ["a", "b", "a"]]
+        assert await first == 1
+        assert await asyncio.gather(*later) == [2, 1, 2]
+        assert asked == [{"a": 1}, {"a": 2, "b": 1}]
 
     asyncio.run(go())

@@ -30,6 +30,7 @@ from pond.events import router as events_router
 from pond.jobs.runtime import JobRuntime
 from pond.settings import Settings
 from pond.snapshots import router as snapshots_router
+from pond.snapshots.changes import SnapshotChanges
 from pond.storage.factory import open_store
 from pond.webhooks.router import routes as webhook_routes
 
@@ -76,8 +77,10 @@ def create_app(settings: Settings, conninfo: str, *, run_worker: bool = True) ->
             keys = await load_keyring(conn)
         signer = keys.link_signer()
         store = open_store(settings, signer)
+        changes = SnapshotChanges(conninfo)
+        changes.start()
         state = app.state.pond = AppState(
-            settings=settings, pool=pool, keys=keys, store=store, signer=signer
+            settings=settings, pool=pool, keys=keys, store=store, signer=signer, changes=changes
         )
         watching = asyncio.create_task(state.watcher.run())
         worker: asyncio.Task[None] | None = None
@@ -99,6 +102,7 @@ def create_app(settings: Settings, conninfo: str, *, run_worker: bool = True) ->
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+            await changes.stop()
             await pool.close()
 
     routes = [

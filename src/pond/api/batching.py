@@ -22,21 +22,31 @@ V = TypeVar("V")
 class Batcher(Generic[K, V]):
     """Answers `get(key)` from `load(keys)`, at most `concurrency` loads running at once.
 
-    `load` must answer every key it is given. If it raises, every request of that
-    batch gets the exception. Use from one event loop.
+    `load` gets each key of the batch with how many requests asked for it, and must
+    answer every key; the requests of one key share its value. If it raises, every
+    request of that batch gets the exception. Use from one event loop.
     """
 
     def __init__(
-        self, load: Callable[[list[K]], Awaitable[dict[K, V]]], *, concurrency: int = 1
+        self, load: Callable[[dict[K, int]], Awaitable[dict[K, V]]], *, concurrency: int = 1
     ) -> None:
         self._load = load
         self._concurrency = concurrency
         self._queued: dict[K, list[asyncio.Future[V]]] = {}
         self._running = 0
         self._tasks: set[asyncio.Task[None]] = set()  # referenced until done
+        self.loads = 0  # how many loads have started, for tests and measurements
 
     async def get(self, key: K) -> V:
         """The value for `key` from a load that begins after this call."""
+        return await self.submit(key)
+
+    def submit(self, key: K) -> asyncio.Future[V]:
+        """`get` without waiting: the future of `key`'s value, to await later.
+
+        Lets a request start a load and do something else meanwhile, without a task
+        of its own.
+        """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[V] = loop.create_future()
         self._queued.setdefault(key, []).append(future)
@@ -45,15 +55,16 @@ class Batcher(Generic[K, V]):
             task = loop.create_task(self._drain())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        return await future
+        return future
 
     async def _drain(self) -> None:
         """Load what is queued, again and again, until nothing is."""
         try:
             while self._queued:
                 batch, self._queued = self._queued, {}
+                self.loads += 1
                 try:
-                    values = await self._load(list(batch))
+                    values = await self._load({key: len(asked) for key, asked in batch.items()})
                 except Exception as error:
                     for futures in batch.values():
                         _fail(futures, error)

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from pond.api.routing import allow_header
 from pond.errors import AuthError, LinkRefused, PondError, RateLimited, Unavailable
 
 log = structlog.get_logger("pond.api")
@@ -68,11 +69,16 @@ async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     description = exc.detail if isinstance(exc.detail, str) else code
+    headers = dict(exc.headers or {})
     if exc.status_code == 404:
         description = "no such resource; check the URL"
+    if exc.status_code == 405 and headers.get("Allow"):
+        # RFC 9110 section 15.5.6: a 405 lists the methods the resource answers.
+        allow = allow_header(headers["Allow"])
+        headers["Allow"] = allow
+        description = f"{request.method} is not allowed on {request.url.path}; use {allow}"
     response = error_response(exc.status_code, code, description)
-    if exc.headers:
-        response.headers.update(exc.headers)
+    response.headers.update(headers)
     return response
 
 

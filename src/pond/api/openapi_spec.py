@@ -1,65 +1,68 @@
 """The OpenAPI 3.1 description of pond's HTTP API, built for one base URL.
 
 Kept by hand next to docs/api.md; `tests/integration/test_openapi.py` checks it
-against the live answers, so the two cannot drift apart unnoticed.
+against the live answers, and `tests/integration/test_fuzz.py` sends it every
+request it allows, so the two cannot drift apart unnoticed. Every status a
+route can answer is listed (`pond.api.openapi_responses`), except a 405 for a
+method the path does not serve (its `Allow` header lists those it does) and a
+500 for a fault inside pond.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pond.api.openapi_schemas import DATE, SCOPE, ref, schemas
-from pond.snapshots.listing import DEFAULT_LIMIT, MAX_LIMIT, STATES
+from pond.api import openapi_paths
+from pond.api.openapi_responses import (
+    BEARER,
+    DATABASE,
+    NO_STORE,
+    RETRY_AFTER,
+    SLOW_BODY,
+    body_limits,
+    error,
+    header,
+    json_answer,
+)
+from pond.api.openapi_schemas import DATE_PARAM, SCOPE, one_of_list, ref, schemas
+from pond.snapshots.idempotency import KEY_PATTERN
+from pond.snapshots.listing import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT, STATES
 from pond.snapshots.waiting import MAX_WAIT
 from pond.webhooks import openapi as webhook_openapi
 
-
-def _json(description: str, schema: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
-    answer: dict[str, Any] = {
-        "description": description,
-        "content": {"application/json": {"schema": ref(schema)}},
-    }
-    if headers:
-        answer["headers"] = headers
-    return answer
-
-
-def _error(description: str) -> dict[str, Any]:
-    return _json(description, "Error")
-
-
-def _header(description: str, kind: str = "string", *, required: bool = True) -> dict[str, Any]:
-    return {"description": description, "required": required, "schema": {"type": kind}}
-
-
-_RETRY_AFTER = {"Retry-After": _header("Seconds to wait before trying again.", "integer")}
-_BEARER_ERRORS = {
-    "401": _error("`invalid_token`: no, a bad, an expired or a revoked token."),
-    "403": _error("`insufficient_scope`: the token lacks `pond/insights.snapshots`."),
-    "429": _json("`rate_limited`: over the client's rate limit.", "Error", _RETRY_AFTER),
-}
-# Every route that reads a body: a body that trickles in is cut off (pond.api.timeouts).
-_SLOW_BODY = {
-    "408": _error("`request_timeout`: the body did not arrive within `POND_BODY_TIMEOUT` seconds.")
-}
 _SNAPSHOT_ID = {
     "name": "snapshot_id",
     "in": "path",
     "required": True,
     "schema": {"type": "string", "format": "uuid"},
 }
+_NOT_FOUND = {"404": error("`snapshot_not_found`: unknown, another organisation's, deleted.")}
+# Links let a client (and a fuzzer) go from a snapshot's href to its operations:
+# the id is the href's last segment.
+_ID_OF_HREF = "#regex:/insights/snapshots/([^/?#]+)$"
 
 
-def _snapshot_paths() -> dict[str, Any]:
-    bearer: list[dict[str, list[str]]] = [{"bearer": []}]
-    form = {
-        "required": True,
-        "content": {
-            "application/x-www-form-urlencoded": {"schema": ref("CreateSnapshot")},
-            "application/json": {"schema": ref("CreateSnapshot")},
+def _links(href: str) -> dict[str, Any]:
+    """Links from an answer holding a snapshot's href at the JSON pointer `href`.
+
+    `#regex:` (a group that picks the id out of the href) is read by schemathesis;
+    other tools see an expression they cannot resolve, and skip the link.
+    """
+    expression = f"$response.body#{href}{_ID_OF_HREF}"
+    return {
+        "GetSnapshot": {
+            "operationId": "getSnapshot",
+            "parameters": {"snapshot_id": expression},
+        },
+        "DeleteSnapshot": {
+            "operationId": "deleteSnapshot",
+            "parameters": {"snapshot_id": expression},
         },
     }
-    listing_params = [
+
+
+def _listing_parameters() -> list[dict[str, Any]]:
+    return [
         {
             "name": "limit",
             "in": "query",
@@ -69,75 +72,119 @@ def _snapshot_paths() -> dict[str, Any]:
         {
             "name": "cursor",
             "in": "query",
-            "schema": {"type": "string"},
+            "schema": {"type": "string", "pattern": CURSOR_PATTERN},
             "description": "Opaque; use the `next` URL of the previous page as is.",
         },
         {
             "name": "state",
             "in": "query",
-            "schema": {"type": "string"},
+            "schema": {"type": "string", "pattern": one_of_list(STATES)},
             "description": f"One or more of {', '.join(STATES)}, comma-separated.",
         },
-        {"name": "created_after", "in": "query", "schema": DATE, "description": "Included."},
-        {"name": "created_before", "in": "query", "schema": DATE, "description": "Excluded."},
+        {
+            "name": "created_after",
+            "in": "query",
+            "schema": DATE_PARAM,
+            "description": "Created at or after this instant.",
+        },
+        {
+            "name": "created_before",
+            "in": "query",
+            "schema": DATE_PARAM,
+            "description": "Created before this instant.",
+        },
     ]
+
+
+def _create() -> dict[str, Any]:
+    form = {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {"schema": ref("CreateSnapshotForm")},
+            "application/json": {"schema": ref("CreateSnapshot")},
+        },
+    }
+    return {
+        "operationId": "createSnapshot",
+        "summary": "Schedule a snapshot",
+        "security": [{"bearer": []}],
+        "parameters": [
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "schema": {"type": "string", "pattern": KEY_PATTERN},
+                "description": "pond: the same key and request within 24 h return"
+                " the same snapshot; another request with the key is a 409. 1 to 255"
+                " printable ASCII characters.",
+            }
+        ],
+        "requestBody": form,
+        "responses": {
+            "202": {
+                **json_answer(
+                    "Accepted: the documented body, a pending item.",
+                    "Accepted",
+                    {
+                        "Location": header("The snapshot's href."),
+                        "Idempotent-Replayed": header(
+                            "`true` when an Idempotency-Key returned an earlier snapshot.",
+                            required=False,
+                        ),
+                    },
+                ),
+                "links": _links("/snapshot/href"),
+            },
+            "400": error(
+                "`missing_content_type`, `invalid_request` (an unknown column, format or"
+                " compression; a bad Idempotency-Key), `invalid_date_range`"
+                " (a date that is missing, not ISO 8601, without a time zone, out of range,"
+                " or a range not in order), `unknown_entity`."
+            ),
+            **BEARER,
+            **body_limits("64 KiB", "a form or JSON"),
+            "409": error("`idempotency_conflict`: the key was used for another request."),
+            "429": error(
+                "`rate_limited`, or `too_many_snapshots`: the organisation's cap on"
+                " pending and running snapshots.",
+                RETRY_AFTER,
+            ),
+            **DATABASE,
+        },
+    }
+
+
+def _snapshot_paths() -> dict[str, Any]:
+    bearer: list[dict[str, list[str]]] = [{"bearer": []}]
     retry = {
-        "Retry-After": _header(
+        "Retry-After": header(
             "`1` while the snapshot is pending or running.", "integer", required=False
-        )
+        ),
+        **NO_STORE,
     }
     return {
         "/insights/snapshots": {
-            "post": {
-                "summary": "Schedule a snapshot",
-                "security": bearer,
-                "parameters": [
-                    {
-                        "name": "Idempotency-Key",
-                        "in": "header",
-                        "schema": {"type": "string", "maxLength": 255},
-                        "description": "pond: the same key and request within 24 h return"
-                        " the same snapshot; another request with the key is a 409.",
-                    }
-                ],
-                "requestBody": form,
-                "responses": {
-                    "202": _json(
-                        "Accepted: the documented body, a pending item.",
-                        "Accepted",
-                        {"Location": _header("The snapshot's href.")},
-                    ),
-                    "400": _error(
-                        "`missing_content_type`, `invalid_request` (including an unknown"
-                        " column, format or compression), `invalid_date_range`, `unknown_entity`."
-                    ),
-                    **_BEARER_ERRORS,
-                    **_SLOW_BODY,
-                    "409": _error("`idempotency_conflict`: the key was used for another request."),
-                    "429": _json(
-                        "`rate_limited`, or `too_many_snapshots`: the organisation's cap on"
-                        " pending and running snapshots.",
-                        "Error",
-                        _RETRY_AFTER,
-                    ),
-                },
-            },
+            "post": _create(),
             "get": {
+                "operationId": "listSnapshots",
                 "summary": "List the organisation's snapshots, newest first (pond)",
+                "description": "Parameters not listed here are refused (400).",
                 "security": bearer,
-                "parameters": listing_params,
+                "parameters": _listing_parameters(),
                 "responses": {
-                    "200": _json("A page of snapshots as GET answers them.", "SnapshotList"),
-                    "400": _error(
-                        "`invalid_request`: a bad parameter or cursor; `invalid_date_range`."
+                    "200": json_answer("A page of snapshots as GET answers them.", "SnapshotList"),
+                    "400": error(
+                        "`invalid_request`: an unknown or bad parameter, or a bad cursor;"
+                        " `invalid_date_range`: a bad `created_after` or `created_before`."
                     ),
-                    **_BEARER_ERRORS,
+                    **BEARER,
+                    **DATABASE,
                 },
             },
         },
         "/insights/snapshots/{snapshot_id}": {
             "parameters": [_SNAPSHOT_ID],
             "get": {
+                "operationId": "getSnapshot",
                 "summary": "Show a snapshot; complete items carry signed links",
                 "security": bearer,
                 "parameters": [
@@ -146,172 +193,76 @@ def _snapshot_paths() -> dict[str, Any]:
                         "in": "query",
                         "schema": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_WAIT},
                         "description": "pond: answer as soon as the snapshot is no longer"
-                        " pending or running, or after this many seconds.",
+                        " pending or running, or after this many seconds; with `details`,"
+                        " also as soon as the parts it lists or its run change.",
                     },
                     {
                         "name": "details",
                         "in": "query",
                         "schema": {"type": "boolean"},
-                        "description": "pond: add `expires_at`, `sha256`, `format` and the typed"
-                        " `columns` to complete items (without it the answer is exactly the"
+                        "description": "pond: add `expires_at`, `sha256`, `run`, `format` and"
+                        " the typed `columns` to complete items, and list the parts of a running"
+                        " export finished so far before its running item, which carries"
+                        " `rows_exported` and `run` (without it the answer is exactly the"
                         " documented one).",
                     },
                 ],
                 "responses": {
-                    "200": _json("The snapshot.", "Snapshot", retry),
-                    "400": _error("`invalid_request`: a bad `wait` or `details`."),
-                    **_BEARER_ERRORS,
-                    "404": _error(
-                        "`snapshot_not_found`: unknown, another organisation's, deleted."
-                    ),
-                    "410": _error("`snapshot_expired`: past its retention."),
+                    "200": json_answer("The snapshot.", "Snapshot", retry),
+                    "400": error("`invalid_request`: a bad `wait` or `details`."),
+                    **BEARER,
+                    **_NOT_FOUND,
+                    "410": error("`snapshot_expired`: past its retention."),
+                    **DATABASE,
                 },
             },
             "delete": {
+                "operationId": "deleteSnapshot",
                 "summary": "Cancel a snapshot's export and delete its files (pond)",
                 "security": bearer,
                 "responses": {
                     "204": {"description": "Deleted; the snapshot answers 404 from now on."},
-                    **_BEARER_ERRORS,
-                    "404": _error(
-                        "`snapshot_not_found`: unknown, another organisation's, deleted."
-                    ),
+                    **BEARER,
+                    **_NOT_FOUND,
+                    **DATABASE,
                 },
             },
         },
     }
 
 
-def _other_paths() -> dict[str, Any]:
-    health = {
-        "200": _json("Up.", "Health"),
-        "503": _error("`service_unavailable`: the database cannot be reached."),
-    }
-    ready = {
-        **health,
-        "503": _error(
-            "`service_unavailable`: the database cannot be reached; `storage_unavailable`:"
-            " the object store cannot be used (the description says why)."
-        ),
-    }
+def _token() -> dict[str, Any]:
     return {
-        "/oauth2/token": {
-            "post": {
-                "summary": "Trade client credentials for an access token (Cognito-compatible)",
-                "security": [{"basic": []}, {}],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/x-www-form-urlencoded": {"schema": ref("TokenRequest")}
-                    },
-                },
-                "responses": {
-                    "200": _json("The token.", "Token", {"Cache-Control": _header("`no-store`.")}),
-                    "400": _error(
-                        "RFC 6749: `invalid_request`, `invalid_client`, `invalid_scope`,"
-                        " `unsupported_grant_type`."
-                    ),
-                    **_SLOW_BODY,
-                },
-            }
-        },
-        "/.well-known/jwks.json": {
-            "get": {
-                "summary": "The public keys that verify access tokens",
-                "responses": {"200": _json("A JSON Web Key Set.", "JWKS")},
-            }
-        },
-        "/.well-known/openid-configuration": {
-            "get": {
-                "summary": "Discovery: the issuer, token endpoint and keys",
-                "responses": {"200": _json("The configuration.", "OpenIDConfiguration")},
-            }
-        },
-        "/objects/{snapshot_id}/{name}": {
-            "parameters": [
-                _SNAPSHOT_ID,
-                {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
-            ],
-            "get": {
-                "summary": "Download a part through its signed link (no token; HEAD too)",
-                "parameters": [
-                    {"name": n, "in": "query", "required": True, "schema": {"type": "string"}}
-                    for n in ("KeyId", "Expires", "Signature")
-                ],
-                "responses": {
-                    "200": {"description": "The CSV.", "content": {"text/csv": {}}},
-                    "206": {"description": "The `Range` asked for."},
-                    "403": {"description": "S3-style XML: an expired or altered link."},
-                    "404": {"description": "S3-style XML: the file is gone."},
-                    "416": {"description": "A range beyond the end."},
-                },
+        "post": {
+            "operationId": "token",
+            "summary": "Trade client credentials for an access token (Cognito-compatible)",
+            "description": "Client authentication by HTTP Basic or by the form fields"
+            " `client_id` and `client_secret`, not both.",
+            "security": [{"basic": []}, {}],
+            "requestBody": {
+                "required": True,
+                "content": {"application/x-www-form-urlencoded": {"schema": ref("TokenRequest")}},
             },
-        },
-        "/insights/events": {
-            "post": {
-                "summary": "Load a batch of the caller's own events, all or nothing (pond)",
-                "security": [{"bearer": []}],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "text/csv": {"schema": {"type": "string"}},
-                        "application/x-ndjson": {"schema": {"type": "string"}},
-                    },
-                },
-                "responses": {
-                    "201": {
-                        "description": "Loaded.",
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["result", "count"],
-                                    "properties": {
-                                        "result": {"type": "string"},
-                                        "count": {"type": "integer"},
-                                    },
-                                }
-                            }
-                        },
-                    },
-                    "400": _error("`import_rejected` (naming the line) or `invalid_request`."),
-                    "401": _BEARER_ERRORS["401"],
-                    "403": _BEARER_ERRORS["403"],
-                    "413": _error("`request_too_large`: over 10 MiB."),
-                    **_SLOW_BODY,
-                },
-            }
-        },
-        "/metrics": {
-            "get": {
-                "summary": "Prometheus metrics (no token: keep it on the internal network)",
-                "responses": {
-                    "200": {
-                        "description": "Prometheus text format.",
-                        "content": {"text/plain": {}},
-                    }
-                },
-            }
-        },
-        "/healthz": {"get": {"summary": "Liveness", "responses": health}},
-        "/readyz": {
-            "get": {
-                "summary": "Readiness: the database and the object store answer too",
-                "responses": ready,
-            }
-        },
-        "/openapi.json": {
-            "get": {
-                "summary": "This description",
-                "responses": {"200": {"description": "OpenAPI 3.1, JSON."}},
-            }
-        },
-        "/docs": {
-            "get": {
-                "summary": "This description as a web page",
-                "responses": {"200": {"description": "HTML.", "content": {"text/html": {}}}},
-            }
-        },
+            "responses": {
+                "200": json_answer(
+                    "The token.",
+                    "Token",
+                    {"Cache-Control": header("`no-store`."), "Pragma": header("`no-cache`.")},
+                ),
+                "400": error(
+                    "RFC 6749: `invalid_request` (including a body that is not a form),"
+                    " `invalid_client`, `invalid_scope`, `unsupported_grant_type`."
+                ),
+                **SLOW_BODY,
+                "413": error("`request_too_large`: the body is over 64 KiB."),
+                "429": error(
+                    "`too_many_requests`: too many failed attempts from this address or"
+                    " for this client id (`POND_TOKEN_FAILURE_LIMIT`).",
+                    RETRY_AFTER,
+                ),
+                **DATABASE,
+            },
+        }
     }
 
 
@@ -324,10 +275,17 @@ def build(base_url: str) -> dict[str, Any]:
             "version": "1",
             "description": "Asynchronous, date-ranged CSV exports behind OAuth2 client"
             " credentials. Everything marked pond is an extension documented clients ignore."
-            ' Every JSON error is `{"error", "error_description"}`.',
+            ' Every JSON error is `{"error", "error_description"}`. A method a path does not'
+            " serve answers 405 with an `Allow` header; a request head that does not arrive"
+            " within `POND_HEADER_TIMEOUT` seconds answers 408.",
         },
         "servers": [{"url": base_url}],
-        "paths": {**_other_paths(), **_snapshot_paths(), **webhook_openapi.paths()},
+        "paths": {
+            "/oauth2/token": _token(),
+            **openapi_paths.paths(),
+            **_snapshot_paths(),
+            **webhook_openapi.paths(),
+        },
         "components": {
             "schemas": {**schemas(), **webhook_openapi.schemas()},
             "securitySchemes": {

@@ -13,13 +13,16 @@ from starlette.requests import Request
 
 from pond.api.batching import Batcher
 from pond.auth.keys import KeyRing
+from pond.auth.throttle import FailureThrottle
 from pond.auth.tokens import TokenClaims
 from pond.auth.watcher import KeyWatcher
 from pond.clients import repository as client_repository
 from pond.clients.repository import ClientRecord
 from pond.downloads.signing import LinkSigner
+from pond.limits.rate import SharedRate
 from pond.settings import Settings
 from pond.snapshots import repository
+from pond.snapshots.changes import SnapshotChanges
 from pond.snapshots.repository import Lookup, LookupKey
 from pond.storage.base import ObjectStore
 
@@ -33,28 +36,49 @@ class AppState:
     store: ObjectStore
     # Shared with the local object store, which signs links with it.
     signer: LinkSigner
+    # News of snapshots from the database, for requests that wait: see pond.snapshots.changes.
+    changes: SnapshotChanges
     # Tokens whose signature this process verified, by (token, issuer): see pond.auth.bearer.
     verified_tokens: dict[tuple[str, str | None], TokenClaims] = field(default_factory=dict)
-    # What snapshot GETs read, in batches of the requests that arrive together.
+    # What snapshot GETs read, in batches of the requests that arrive together, each
+    # request counted against its client's rate limit (when there is one).
     lookups: Batcher[LookupKey, Lookup] = field(init=False)
+    # The same reads, counted against nothing: a long-poll reading its snapshot again.
+    rereads: Batcher[LookupKey, Lookup] = field(init=False)
     # The clients that token requests name, read the same way.
     clients: Batcher[str, ClientRecord | None] = field(init=False)
+    # The per-client rate, counted in the database: see pond.snapshots.limits.
+    rate_limit: SharedRate = field(init=False)
+    # Failed token requests, counted in the database: see pond.auth.throttle.
+    token_throttle: FailureThrottle = field(init=False)
     # Follows the database's keys; `run()` it for as long as the app serves.
     watcher: KeyWatcher = field(init=False)
 
     def __post_init__(self) -> None:
         pool = self.pool
+        settings = self.settings
         self.watcher = KeyWatcher(pool, self.keys, self.use_keys)
 
-        async def load(keys: list[LookupKey]) -> dict[LookupKey, Lookup]:
+        async def load(keys: dict[LookupKey, int]) -> dict[LookupKey, Lookup]:
+            async with autocommit(pool) as conn:
+                return await repository.lookup_many(
+                    conn, keys, per_minute=settings.rate_limit_per_minute
+                )
+
+        async def reread(keys: dict[LookupKey, int]) -> dict[LookupKey, Lookup]:
             async with autocommit(pool) as conn:
                 return await repository.lookup_many(conn, keys)
 
         self.lookups = Batcher(load)
+        self.rereads = Batcher(reread)
+        self.rate_limit = SharedRate(lambda: autocommit(pool), settings.rate_limit_per_minute)
+        self.token_throttle = FailureThrottle(
+            lambda: autocommit(pool), settings.token_failure_limit, settings.token_failure_window
+        )
 
-        async def load_clients(client_ids: list[str]) -> dict[str, ClientRecord | None]:
+        async def load_clients(client_ids: dict[str, int]) -> dict[str, ClientRecord | None]:
             async with autocommit(pool) as conn:
-                return await client_repository.get_many(conn, client_ids)
+                return await client_repository.get_many(conn, list(client_ids))
 
         self.clients = Batcher(load_clients)
 

@@ -114,9 +114,15 @@ def admit(
     return Principal(client_id=client.client_id, org_id=client.org_id)
 
 
-async def authenticate(request: Request, scope: str = SNAPSHOTS_SCOPE) -> Principal:
-    """The caller of `request`, or `AuthError` (401 invalid_token, 403 insufficient_scope)."""
-    claims = await token_claims(request)
-    async with autocommit(app_state(request).pool) as conn:
+async def principal(
+    state: AppState, claims: TokenClaims, scope: str = SNAPSHOTS_SCOPE
+) -> Principal:
+    """The caller of verified `claims`, once its client is read; else `AuthError` (see `admit`)."""
+    async with autocommit(state.pool) as conn:
         client = await repository.get(conn, claims.client_id)
     return admit(claims, client, scope)
+
+
+async def authenticate(request: Request, scope: str = SNAPSHOTS_SCOPE) -> Principal:
+    """The caller of `request`, or `AuthError` (401 invalid_token, 403 insufficient_scope)."""
+    return await principal(app_state(request), await token_claims(request), scope)

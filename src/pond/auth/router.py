@@ -14,7 +14,6 @@ from starlette.types import Message
 
 from pond.api.state import app_state, autocommit, base_url
 from pond.auth import tokens
-from pond.auth.throttle import FailureThrottle
 from pond.clients import service as clients
 from pond.errors import OAuthError
 
@@ -59,26 +58,15 @@ async def _bounded_form(request: Request) -> FormData:
     async def replay() -> Message:
         return {"type": "http.request", "body": bytes(body), "more_body": False}
 
-    # Thousands of fields are refused with a 400 by Starlette's parser itself.
-    return await Request(request.scope, replay).form(max_files=0, max_fields=20)
-
-
-def _throttle(request: Request) -> FailureThrottle:
-    """This application's failure counts, made on first use (each test server starts afresh)."""
-    settings = app_state(request).settings
-    limit, window = settings.token_failure_limit, settings.token_failure_window
-    throttle: FailureThrottle | None = getattr(request.app.state, "pond_token_throttle", None)
-    if throttle is None or (throttle.limit, throttle.window) != (limit, window):
-        throttle = FailureThrottle(limit, window)
-        request.app.state.pond_token_throttle = throttle
-    return throttle
+    # A field takes at least one byte: the size limit bounds their number.
+    return await Request(request.scope, replay).form(max_files=0, max_fields=MAX_BODY)
 
 
 async def token(request: Request) -> Response:
     """Trade client credentials for an access token (RFC 6749 section 4.4)."""
-    throttle = _throttle(request)
+    state = app_state(request)
+    throttle = state.token_throttle
     address = f"ip:{request.client.host if request.client else 'unknown'}"
-    throttle.check(address)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != _FORM:
         raise OAuthError("invalid_request", f"the body must be {_FORM}")
@@ -106,12 +94,11 @@ async def token(request: Request) -> Response:
             # PostgreSQL text cannot hold NUL: such an id cannot exist, so do not ask.
             raise OAuthError("invalid_client", "client authentication failed")
     except OAuthError:
-        throttle.fail(address)
+        await throttle.fail(address)
         raise
     # Checked before the secret, so that the right one is refused too while it lasts.
-    throttle.check(f"id:{client_id}")
+    await throttle.check(address, f"id:{client_id}")
 
-    state = app_state(request)
     check = await clients.check_secret(
         state.keys.hasher, await state.clients.get(client_id), secret
     )
@@ -120,8 +107,7 @@ async def token(request: Request) -> Response:
             await clients.store_rehashed(conn, check)
     client = check.client
     if client is None:
-        throttle.fail(address)
-        throttle.fail(f"id:{client_id}")
+        await throttle.fail(address, f"id:{client_id}")
         raise OAuthError("invalid_client", "client authentication failed")
 
     requested = form.get("scope")

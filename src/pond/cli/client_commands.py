@@ -37,7 +37,7 @@ from pond.cli.client_options import (
     read_timeout,
 )
 from pond.cli.client_render import (
-    DownloadView,
+    FollowView,
     WaitView,
     emit_json,
     human_bytes,
@@ -45,7 +45,7 @@ from pond.cli.client_render import (
     report_download,
     result,
 )
-from pond.client import Client, Download, Snapshot
+from pond.client import Client, Snapshot
 from pond.client.config import KEYS, config_path, read_profiles, write_profile
 from pond.client.errors import UsageError
 from pond.client.protocol import snapshot_href
@@ -153,16 +153,6 @@ def wait_for(client: Client, ref: str | Snapshot, timeout: float | None) -> Snap
     """Wait for a snapshot, showing progress."""
     with WaitView() as view:
         return client.wait(ref, timeout=timeout, progress=view)
-
-
-def download_into(
-    client: Client, snapshot: Snapshot, out: Path, parallel: int, merge: Path | None
-) -> tuple[Download, Path | None]:
-    """Download a complete snapshot's parts (and merge them), showing progress."""
-    with DownloadView(snapshot.size, len(snapshot.items)) as view:
-        download = client.download(snapshot, out, parallel=parallel, progress=view)
-    merged = download.merge(merge) if merge is not None else None
-    return download, merged
 
 
 @snapshot_app.command("create")
@@ -293,16 +283,26 @@ def snapshot_download(
     token_url: TokenUrl = None,
     as_json: Json = False,
 ) -> None:
-    """Download a snapshot's parts into OUT, verified; waits first if it is not complete.
+    """Download a snapshot's parts into OUT, verified; waits for it if it is not complete.
 
-    Run it again after an interruption: finished parts are kept and partial
-    ones continue where they stopped.
+    Each part is downloaded as soon as the server lists it finished, while the
+    others still export. Run it again after an interruption: finished parts
+    are kept and partial ones continue where they stopped.
     """
-    with open_client(profile, api_url, token_url, fsync=fsync) as client:
-        snapshot = client.get(ref)
-        if not snapshot.is_complete:
-            snapshot = wait_for(client, snapshot, read_timeout(timeout))
-        download, merged = download_into(client, snapshot, out, parallel, merge)
+    views = FollowView()
+    try:
+        with open_client(profile, api_url, token_url, fsync=fsync) as client:
+            download = client.wait_and_download(
+                ref,
+                out,
+                parallel=parallel,
+                timeout=read_timeout(timeout),
+                waiting=views.waiting,
+                progress=views.downloading,
+            )
+    finally:
+        views.close()
+    merged = download.merge(merge) if merge is not None else None
     report_download(download, merged, as_json)
 
 

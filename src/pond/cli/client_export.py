@@ -32,56 +32,12 @@ from pond.cli.client_options import (
     read_range,
     read_timeout,
 )
-from pond.cli.client_render import (
-    DownloadView,
-    WaitView,
-    emit_json,
-    human_bytes,
-    note,
-    report_download,
-    result,
-)
-from pond.client import Snapshot
+from pond.cli.client_render import FollowView, emit_json, human_bytes, note, report_download, result
 from pond.client.export import Hooks
 from pond.client.export import export as run_export
-from pond.client.parts import PartProgress
 from pond.client.sync import Window
 from pond.client.sync import sync as run_sync
 from pond.client.times import format_time, parse_duration
-
-
-class _Views:
-    """Hooks that open a wait view while polling and a download view while downloading."""
-
-    def __init__(self) -> None:
-        self._wait: WaitView | None = None
-        self._download: DownloadView | None = None
-
-    def waiting(self, snapshot: Snapshot) -> None:
-        if self._wait is None:
-            self._wait = WaitView().__enter__()
-        self._wait(snapshot)
-        if snapshot.is_complete:
-            self.close_wait()
-            self._download = DownloadView(snapshot.size, len(snapshot.items)).__enter__()
-
-    def downloading(self, event: PartProgress) -> None:
-        if self._download is not None:
-            self._download(event)
-
-    def close_wait(self) -> None:
-        if self._wait is not None:
-            self._wait.__exit__(None, None, None)
-            self._wait = None
-
-    def close(self) -> None:
-        self.close_wait()
-        if self._download is not None:
-            self._download.__exit__(None, None, None)
-            self._download = None
-
-    def hooks(self) -> Hooks:
-        return Hooks(note=note, waiting=self.waiting, downloading=self.downloading)
 
 
 def export(
@@ -109,12 +65,13 @@ def export(
 ) -> None:
     """Schedule, wait for and download a snapshot of [FROM, TO) into OUT, in one go.
 
-    Restartable: run the same command again after a crash and it continues the
-    same snapshot (waiting or downloading where it stopped) instead of
-    scheduling a new one.
+    Each part is downloaded as soon as the server lists it finished, while the
+    others still export. Restartable: run the same command again after a crash
+    and it continues the same snapshot (waiting or downloading where it
+    stopped) instead of scheduling a new one.
     """
     lower, upper = read_range(tz, start, end)
-    views = _Views()
+    views = FollowView()
     try:
         with open_client(profile, api_url, token_url, fsync=fsync) as client:
             download = run_export(
@@ -126,7 +83,7 @@ def export(
                 extra=read_options(fields, gzip, columns, fmt),
                 parallel=parallel,
                 timeout=read_timeout(timeout),
-                hooks=views.hooks(),
+                hooks=Hooks(note=note, waiting=views.waiting, downloading=views.downloading),
             )
     finally:
         views.close()
@@ -173,7 +130,7 @@ def sync(
     """
     lower, upper = read_bounds(tz, since, until)
     step = parse_duration(window) if window else None
-    views = _Views()
+    views = FollowView()
 
     def finished(done: Window) -> None:
         views.close()
@@ -196,7 +153,7 @@ def sync(
                 fmt=fmt.strip().lower() if fmt else None,
                 parallel=parallel,
                 timeout=read_timeout(timeout),
-                hooks=views.hooks(),
+                hooks=Hooks(note=note, waiting=views.waiting, downloading=views.downloading),
                 on_window=finished,
             )
     finally:

@@ -173,13 +173,30 @@ class DownloadView:
                 console=console,
             )
             self._progress.start()
-            self._overall = self._progress.add_task(
-                f"total ({self._parts} parts)", total=self._total_bytes
-            )
+            self._overall = self._progress.add_task(self._title(), total=self._total_bytes)
         return self
+
+    def _title(self, final: bool = True) -> str:
+        if not self._parts:
+            return "total"
+        return f"total ({self._parts} parts{'' if final else ' so far'})"
+
+    def expect(self, snapshot: Snapshot) -> None:
+        """Update the total from the latest listing of the snapshot (it grows until complete)."""
+        final = snapshot.is_complete
+        parts = len(snapshot.items) if final else sum(1 for i in snapshot.items if i.href)
+        with self._lock:
+            self._parts = parts
+            self._total_bytes = snapshot.size if final else None
+            if self._progress is not None and self._overall is not None:
+                self._progress.update(
+                    self._overall, description=self._title(final), total=self._total_bytes
+                )
 
     def __call__(self, event: PartProgress) -> None:
         with self._lock:
+            if event.name in self._finished and not event.finished and not event.done:
+                self._finished.discard(event.name)  # fetched again: another version of the part
             if event.name in self._finished:
                 return
             previous = self._done.get(event.name)
@@ -198,10 +215,8 @@ class DownloadView:
         if task is None:
             task = progress.add_task(event.name, total=event.total)
             self._tasks[event.name] = task
-        progress.update(task, completed=event.done)
+        progress.update(task, completed=event.done, total=event.total, visible=not event.finished)
         progress.update(overall, completed=sum(self._done.values()))
-        if event.finished:
-            progress.update(task, visible=False)
 
     def __exit__(
         self,
@@ -211,6 +226,64 @@ class DownloadView:
     ) -> None:
         if self._progress is not None:
             self._progress.stop()
+
+
+class FollowView:
+    """A snapshot followed to its download: the wait view while no part downloads, then the
+    download view, whose total grows as parts are listed. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._wait: WaitView | None = None
+        self._download: DownloadView | None = None
+        self._runs: dict[str, int] = {}  # the last run seen of each snapshot
+
+    def waiting(self, snapshot: Snapshot) -> None:
+        from pond.client.listing import run_of  # loaded already by the client that polls
+
+        run, seen = run_of(snapshot), self._runs.get(snapshot.id)
+        if run is not None and seen is not None and run != seen:
+            note(
+                f"snapshot {snapshot.id}: the export started over on the server (run {run});"
+                " parts that change are fetched again"
+            )
+        if run is not None:
+            self._runs[snapshot.id] = run
+        with self._lock:
+            if self._download is not None:
+                self._download.expect(snapshot)
+                return
+            if not snapshot.is_complete:
+                if self._wait is None:
+                    self._wait = WaitView().__enter__()
+                self._wait(snapshot)
+                return
+            if self._wait is not None:
+                self._wait(snapshot)
+            self._open_download().expect(snapshot)
+
+    def downloading(self, event: PartProgress) -> None:
+        with self._lock:
+            view = self._download or self._open_download()
+        view(event)
+
+    def _open_download(self) -> DownloadView:
+        self._close_wait()
+        self._download = DownloadView(None, 0).__enter__()
+        return self._download
+
+    def _close_wait(self) -> None:
+        if self._wait is not None:
+            self._wait.__exit__(None, None, None)
+            self._wait = None
+
+    def close(self) -> None:
+        """Close both views (a next snapshot opens new ones)."""
+        with self._lock:
+            self._close_wait()
+            if self._download is not None:
+                self._download.__exit__(None, None, None)
+                self._download = None
 
 
 def report_download(download: Download, merged: Path | None, as_json: bool) -> None:

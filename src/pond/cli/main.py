@@ -9,15 +9,6 @@ commands that use them): a command's start-up is most of a short command's time.
 from __future__ import annotations
 
 import importlib
-import sys
-
-# httpx imports its own command-line tool (click, Rich's syntax highlighting,
-# pygments) whenever those happen to be installed, as they are with pond's CLI:
-# tens of milliseconds of every `pond` command, for a tool pond never runs.
-# Marking that one module absent makes httpx skip it (`httpx.main` then says the
-# tool is not installed). Only done when httpx is not imported yet.
-if "httpx" not in sys.modules:
-    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 import typer
 

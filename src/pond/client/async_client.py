@@ -22,12 +22,16 @@ import httpx
 
 from pond.client import protocol
 from pond.client.async_download import AsyncDownloader, AsyncLinkBook
+from pond.client.async_follower import AsyncFollower
 from pond.client.auth import ClientCredentialsAuth, Token, cache_dir_for
 from pond.client.backoff import Backoff, Deadline, next_delay, poll_delay
 from pond.client.client import USER_AGENT, SnapshotRef
 from pond.client.config import ClientConfig, Secret, resolve
 from pond.client.download import ProgressCallback
 from pond.client.errors import WaitTimeout
+from pond.client.follower import Watch
+from pond.client.ledger import drop_superseded
+from pond.client.listing import Tracker
 from pond.client.models import Snapshot
 from pond.client.parts import plan
 from pond.client.protocol import Call
@@ -302,6 +306,7 @@ class AsyncClient:
         """
         current = snapshot if isinstance(snapshot, Snapshot) else await self.get(snapshot)
         parts = plan(current, directory, replace=replace)
+        drop_superseded(directory, current, parts)
         downloader = AsyncDownloader(
             self._http,
             AsyncLinkBook(current, self.get),
@@ -311,3 +316,34 @@ class AsyncClient:
         )
         await downloader.run(parts, parallel)
         return Download(current, directory, tuple(part.final for part in parts))
+
+    async def wait_and_download(
+        self,
+        snapshot: SnapshotRef,
+        directory: Path,
+        *,
+        parallel: int = 4,
+        timeout: float | None = None,  # noqa: ASYNC109 -- as `wait`, and the same WaitTimeout
+        waiting: Callable[[Snapshot], None] | None = None,
+        progress: ProgressCallback | None = None,
+        replace: bool = False,
+    ) -> Download:
+        """`wait` and `download` in one, each part fetched as soon as the server lists it
+        finished (pond, asked for details; see `pond.client.follower`). `waiting` gets every
+        description polled. Raises what `wait` and `download` raise."""
+        href = self._href(snapshot)
+        deadline = Deadline(timeout)
+
+        async def describe() -> Snapshot:
+            return protocol.read_snapshot(await self._describe(href))
+
+        async def rest() -> Snapshot:
+            return await self.wait(href, timeout=deadline.remaining(), progress=waiting)
+
+        follower = AsyncFollower(self._http, self._backoff, fsync=self._fsync, parallel=parallel)
+        return await follower.run(
+            describe,
+            rest,
+            Tracker(directory, replace=replace),
+            Watch(waiting, progress, listed_early=self._extensions.details, deadline=deadline),
+        )

@@ -30,6 +30,9 @@ from pond.client.backoff import Backoff, Deadline, next_delay, poll_delay
 from pond.client.config import ClientConfig, Secret, resolve
 from pond.client.download import Downloader, LinkBook, ProgressCallback
 from pond.client.errors import WaitTimeout
+from pond.client.follower import Follower, Watch
+from pond.client.ledger import drop_superseded
+from pond.client.listing import Tracker
 from pond.client.models import Snapshot
 from pond.client.parts import plan
 from pond.client.protocol import Call
@@ -359,6 +362,7 @@ class Client:
         """
         current = snapshot if isinstance(snapshot, Snapshot) else self.get(snapshot)
         parts = plan(current, directory, replace=replace)
+        drop_superseded(directory, current, parts)
         downloader = Downloader(
             self._for_parts(),
             LinkBook(current, self.get),
@@ -368,3 +372,27 @@ class Client:
         )
         downloader.run(parts, parallel)
         return Download(current, directory, tuple(part.final for part in parts))
+
+    def wait_and_download(
+        self,
+        snapshot: SnapshotRef,
+        directory: Path,
+        *,
+        parallel: int = 4,
+        timeout: float | None = None,
+        waiting: Callable[[Snapshot], None] | None = None,
+        progress: ProgressCallback | None = None,
+        replace: bool = False,
+    ) -> Download:
+        """`wait` and `download` in one, each part fetched as soon as the server lists it
+        finished (pond, asked for details; see `pond.client.follower`). `waiting` gets every
+        description polled. Raises what `wait` and `download` raise."""
+        href = self._href(snapshot)
+        deadline = Deadline(timeout)
+        follower = Follower(self._for_parts(), self._backoff, fsync=self._fsync, parallel=parallel)
+        return follower.run(
+            lambda: protocol.read_snapshot(self._describe(href)),
+            lambda: self.wait(href, timeout=deadline.remaining(), progress=waiting),
+            Tracker(directory, replace=replace),
+            Watch(waiting, progress, listed_early=self._extensions.details, deadline=deadline),
+        )

@@ -19,6 +19,7 @@ from pond.client.backoff import Backoff, next_delay
 from pond.client.errors import ClientError, IntegrityError
 from pond.client.models import Item, Snapshot
 from pond.client.parts import Part, PartProgress, PartWriter, Step, Tally, decide, fresh_item
+from pond.client.wire import blocks
 
 ProgressCallback = Callable[[PartProgress], None]
 PART_HEADERS = {"Accept-Encoding": "identity"}  # the bytes as stored, so `size` holds
@@ -135,9 +136,9 @@ class Downloader:
                 if decision.step is not Step.WRITE:
                     return decision.step, decision.server_delay
                 with PartWriter(part, decision.offset, check=True, sync=self._sync) as out:
-                    for chunk in response.iter_raw():
+                    for block in blocks(response):
                         self._check()
-                        out.write(chunk)
+                        out.write(block)
                         self._report(part, out.written)
         except httpx.TransportError:
             return Step.RETRY, None

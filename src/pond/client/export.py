@@ -98,9 +98,14 @@ def run_snapshot(
         state["href"] = snapshot.href
         save()
         hooks.note(f"scheduled snapshot {snapshot.href}")
-    snapshot = client.wait(snapshot, timeout=timeout, progress=hooks.waiting)
-    return client.download(
-        snapshot, directory, parallel=parallel, progress=hooks.downloading, replace=replace
+    return client.wait_and_download(
+        snapshot,
+        directory,
+        parallel=parallel,
+        timeout=timeout,
+        waiting=hooks.waiting,
+        progress=hooks.downloading,
+        replace=replace,
     )
 
 

@@ -121,7 +121,7 @@ class Part:
                 scanner = None  # the file is shorter than it should be: read it at the end
         self._scanner, self._scanned_item = scanner, self.item
 
-    def checked(self, chunk: bytes) -> None:
+    def checked(self, chunk: bytes | memoryview) -> None:
         """Feed a chunk just written to the partial file to the check begun by `begin_check`."""
         if self._scanner is None:
             return
@@ -311,7 +311,7 @@ class PartWriter:
             self._part.begin_check(offset)
         self.written = offset
 
-    def write(self, chunk: bytes) -> None:
+    def write(self, chunk: bytes | memoryview) -> None:
         with disk_errors(self._path):
             self._file.write(chunk)
         self.written += len(chunk)

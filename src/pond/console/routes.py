@@ -19,6 +19,8 @@ from pond.console.forms import guarded, read, redirect
 from pond.errors import InputError, RateLimited
 from pond.snapshots import repository as snapshot_rows
 from pond.snapshots import service as snapshots
+from pond.snapshots import waiting
+from pond.snapshots.changes import Mark
 
 _FINAL = ("complete", "failed")
 
@@ -131,11 +133,23 @@ async def detail(request: Request) -> Response:
 
 @guarded
 async def status(request: Request) -> Response:
-    """The parts fragment the snapshot page polls until the export is done."""
+    """The parts fragment the snapshot page asks for until the export is done.
+
+    With `?wait=S` (at most 30) the answer waits, holding no database connection,
+    until there is news of the snapshot (`pond.snapshots.changes`) or S seconds pass.
+    """
     who = await session.visitor(request)
     if who is None:
         return pages.render(request, "signed_out_fragment.html", 401)
-    context = await _snapshot_context(request, who)
+    seconds = waiting.parse_wait(request.query_params.get("wait"))
+    snapshot_id = snapshots.parse_id(request.path_params["snapshot_id"])
+    if seconds is None or snapshot_id is None:
+        return pages.render(request, "parts.html", **await _snapshot_context(request, who))
+    with app_state(request).changes.subscribe(snapshot_id) as news:
+        context = await _snapshot_context(request, who)
+        news.saw = Mark(context["snapshot"].state)
+        if not context["final"] and await news.wait(seconds):
+            context = await _snapshot_context(request, who)
     return pages.render(request, "parts.html", **context)
 
 

@@ -143,7 +143,7 @@ async def operator(request: Request) -> str | None:
     """The signed-in operator's name, or None when not signed in (or since removed)."""
     name, _, rest = request.cookies.get(OPERATOR_COOKIE, "").partition("|")
     expires, _, mac = rest.partition("|")
-    if not name or not expires.isdigit() or int(expires) < time.time():
+    if not name or not (expires.isascii() and expires.isdigit()) or int(expires) < time.time():
         return None
     expected = hmac.new(
         _operator_key(request), f"{name}|{expires}".encode(), hashlib.sha256

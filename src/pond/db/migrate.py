@@ -1,10 +1,11 @@
 """Versioned schema migrations, and procrastinate's schema, applied under one lock.
 
 A fresh database gets `schema.sql` (the whole current schema) and is marked at
-the newest version; an existing one gets each missing numbered migration in
-order. A test keeps both paths building the same schema. The job queue's
-tables are then installed or upgraded by procrastinate's own SQL
-(`queue_schema.py`), in the same transaction.
+every version; an existing one gets each numbered migration it has not
+recorded, in order (also one numbered below a migration it already has). A
+test keeps both paths building the same schema. The job queue's tables are
+then installed or upgraded by procrastinate's own SQL (`queue_schema.py`), in
+the same transaction.
 """
 
 from __future__ import annotations
@@ -88,10 +89,12 @@ def _upgrade_pond(conn: psycopg.Connection, fresh_from_schema: bool) -> list[str
                     (m.version, m.name),
                 )
             return ["schema.sql"]
-        version = 0
+    applied = {row[0] for row in conn.execute("SELECT version FROM pond_migrations")}
     done = []
     for m in all_migrations:
-        if m.version <= version:
+        # Every missing one, not only those above the newest applied: migrations made on
+        # branches land out of order, and a database may have a later one already.
+        if m.version in applied:
             continue
         conn.execute(m.sql.encode())
         conn.execute(

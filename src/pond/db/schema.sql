@@ -163,15 +163,20 @@ ALTER TABLE snapshots ADD COLUMN rows_exported bigint CHECK (rows_exported >= 0)
 -- 0007: an export's parts are shared out between worker processes, and a part
 -- that keeps failing no longer hides the parts that succeeded.
 
--- The plan of the export run in progress: one row per part. A worker claims a
--- pending part by locking its row (FOR UPDATE SKIP LOCKED) for as long as it
--- exports it, so a worker that dies hands its part back when its connection
--- drops. `run` is the snapshot's `attempts` when the run was planned: workers
--- of an earlier run never touch a later run's parts.
+-- (0010 replaced the plan table of 0007 with this one.)
+-- One row per part of the run in progress, in the order of their rows:
+-- (range_no, sub_no). A planned range is sub_no 0; a range that held more rows
+-- than a part may is cut where the limit fell, and the rest becomes the next
+-- sub_no of the same range. A worker claims a pending part by locking its row
+-- (FOR UPDATE SKIP LOCKED) for as long as it exports it, so a worker that dies
+-- hands its part back when its connection drops. `run` is the snapshot's
+-- `attempts` when the run was planned. `name` is the part's object: provisional
+-- while `seq` is NULL, its published name once `seq`, its place, is known.
 CREATE TABLE export_parts (
     snapshot_id  uuid NOT NULL REFERENCES snapshots (id) ON DELETE CASCADE,
     run          integer NOT NULL,
-    seq          integer NOT NULL CHECK (seq >= 0),
+    range_no     integer NOT NULL CHECK (range_no >= 0),
+    sub_no       integer NOT NULL DEFAULT 0 CHECK (sub_no >= 0),
     -- The (time, key) of the part's first row and of the next part's, as text;
     -- NULL before the first row and after the last.
     after_key    text[],
@@ -183,7 +188,8 @@ CREATE TABLE export_parts (
     size         bigint,
     row_count    bigint,
     sha256       text,
-    PRIMARY KEY (snapshot_id, seq)
+    seq          integer CHECK (seq >= 0),
+    PRIMARY KEY (snapshot_id, run, range_no, sub_no)
 );
 
 -- A published part is complete, or failed with a reason (then it has no object).
@@ -215,6 +221,47 @@ UPDATE signing_keys k SET superseded_at = (
 -- One key of each purpose signs: the one neither superseded nor retired.
 CREATE UNIQUE INDEX signing_keys_current_idx ON signing_keys (purpose)
     WHERE superseded_at IS NULL AND retired_at IS NULL;
+
+-- 0009: waiting without polling, and limits shared by every API process.
+
+-- Every change of a snapshot's state is announced on the channel `pond_snapshots`,
+-- with the snapshot's id as the payload, whichever process or statement made it.
+-- API processes LISTEN on it and wake the requests waiting for that snapshot.
+-- PostgreSQL sends a notification when the transaction commits, once per payload.
+CREATE FUNCTION pond_notify_snapshot() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('pond_snapshots', NEW.id::text);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER snapshots_state_notify
+    AFTER UPDATE OF state ON snapshots
+    FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state)
+    EXECUTE FUNCTION pond_notify_snapshot();
+
+-- The per-client rate limit (POND_RATE_LIMIT_PER_MINUTE) as a GCRA: `tat`, the
+-- theoretical arrival time in epoch seconds, runs ahead of the clock by one
+-- interval per request; a request is refused while that would put it more than a
+-- minute ahead. A row whose `tat` is past says no more than a missing one, and is
+-- deleted by the maintenance task. Unlogged: counts are not worth WAL, and a crash
+-- that empties the table only forgives what was counted.
+CREATE UNLOGGED TABLE rate_limits (
+    key      text PRIMARY KEY,
+    tat      double precision NOT NULL,
+    -- How many of the requests of the last statement were let through.
+    granted  integer NOT NULL
+);
+
+-- Failed authentications at the token endpoint (POND_TOKEN_FAILURE_LIMIT), per
+-- client id (`id:...`) and per address (`ip:...`): the times of the latest
+-- failures, newest last, at most the limit of them. Deleted by the maintenance
+-- task once `expires_at` (the newest failure plus the window) has passed.
+CREATE UNLOGGED TABLE token_failures (
+    key         text PRIMARY KEY,
+    times       timestamptz[] NOT NULL,
+    expires_at  timestamptz NOT NULL
+);
 
 -- 0011: typed formats: Parquet and JSON Lines beside CSV, and Parquet's page codecs.
 -- NULL compression still means the format's default: plain CSV or JSON Lines, zstd Parquet.

@@ -1,5 +1,5 @@
 """Exportable entities: which table, which columns, which time and tenant columns."""
 
-from pond.entities.registry import EVENT, Entity, get_entity
+from pond.entities.registry import EVENT, Entity, exported, get_entity
 
-__all__ = ["EVENT", "Entity", "get_entity"]
+__all__ = ["EVENT", "Entity", "exported", "get_entity"]

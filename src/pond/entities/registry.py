@@ -81,11 +81,18 @@ class Entity:
         return tuple(names)
 
     def export_query(
-        self, *, after: bool = False, before: bool = False, columns: tuple[str, ...] | None = None
+        self,
+        *,
+        after: bool = False,
+        before: bool = False,
+        columns: tuple[str, ...] | None = None,
+        limit: bool = False,
     ) -> sql.Composed:
         """`SELECT <columns>` (all of the entity's unless given) of the rows `_where` picks,
-        in (time, id) order. Bind parameters: `where_params`."""
-        return sql.SQL("SELECT {columns} FROM {table} WHERE {where} ORDER BY {time}, {key}").format(
+        in (time, id) order, with `limit` the first `%s` of them. Bind parameters:
+        `where_params`, then the limit."""
+        text = "SELECT {columns} FROM {table} WHERE {where} ORDER BY {time}, {key}"
+        return sql.SQL(text + (" LIMIT %s" if limit else "")).format(
             columns=sql.SQL(", ").join(sql.Identifier(c) for c in columns or self.columns),
             table=sql.Identifier(*self.table.split(".", 1)),
             where=self._where(after, before),
@@ -93,28 +100,43 @@ class Entity:
             key=sql.Identifier(self.key_column),
         )
 
-    def estimate_query(self) -> sql.Composed:
-        """The planner's plan, as JSON, for the rows `_where` picks (no bound given).
-
-        Its top node's "Plan Rows" is PostgreSQL's estimate of how many there are:
-        from the table's statistics, without reading a row. Bind parameters: `where_params`.
+    def sample_query(self) -> sql.Composed:
+        """The (time, id) keys of the rows `_where` picks in a sample of the table's pages,
+        in order: `TABLESAMPLE SYSTEM` reads only the pages it draws, so this costs the
+        same whatever the table's size. Bind parameters: the percentage of pages, a seed
+        (the same seed draws the same pages), then `where_params` with no bound.
         """
-        return sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {table} WHERE {where}").format(
+        return sql.SQL(
+            "SELECT {time}, {key} FROM {table} TABLESAMPLE SYSTEM (%s) REPEATABLE (%s)"
+            " WHERE {where} ORDER BY {time}, {key}"
+        ).format(
             table=sql.Identifier(*self.table.split(".", 1)),
             where=self._where(False, False),
+            time=sql.Identifier(self.time_column),
+            key=sql.Identifier(self.key_column),
         )
 
-    def boundary_query(self, *, after: bool) -> sql.Composed:
+    def pages_query(self) -> sql.Composed:
+        """How many pages the table has now (no statistics needed; a partitioned table's
+        are its partitions'), and whether it can be sampled at all (a view cannot).
+        No bind parameter."""
+        return sql.SQL(
+            "SELECT coalesce((SELECT sum(pg_relation_size(relid)) FROM pg_partition_tree(c.oid)),"
+            " pg_relation_size(c.oid)) / current_setting('block_size')::int,"
+            " c.relkind IN ('r', 'm', 'p') FROM pg_class c WHERE c.oid = {table}::regclass"
+        ).format(table=sql.Literal(self.table))
+
+    def boundary_query(self, *, after: bool, before: bool = False) -> sql.Composed:
         """The (time, id) key of the row `%s` rows further on: where the next part starts.
 
-        Bind parameters: `where_params` (with no `before`), then the offset.
+        Bind parameters: `where_params`, then the offset.
         """
         return sql.SQL(
             "SELECT {time}, {key} FROM {table} WHERE {where}"
             " ORDER BY {time}, {key} OFFSET %s LIMIT 1"
         ).format(
             table=sql.Identifier(*self.table.split(".", 1)),
-            where=self._where(after, False),
+            where=self._where(after, before),
             time=sql.Identifier(self.time_column),
             key=sql.Identifier(self.key_column),
         )
@@ -160,6 +182,11 @@ def configure(entities: list[Entity]) -> None:
     """Make `entities` exportable beside the built-in ones (replacing any earlier set)."""
     global _ENTITIES
     _ENTITIES = {**_BUILT_IN, **{entity.name: entity for entity in entities}}
+
+
+def exported() -> list[Entity]:
+    """Every entity a snapshot can export: `event` first, then the operator's, by name."""
+    return sorted(_ENTITIES.values(), key=lambda entity: (entity.name != EVENT.name, entity.name))
 
 
 def get_entity(name: str) -> Entity:

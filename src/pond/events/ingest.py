@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 
 from pond.entities import EVENT
-from pond.errors import ImportRejected, InputError
+from pond.errors import ImportRejected, InputError, UnsupportedMediaType
 from pond.events import importing
 from pond.snapshots.dates import parse_instant
 
@@ -79,16 +79,21 @@ def _cell(column: str, value: Any) -> str:
     return str(value)
 
 
+def check_media_type(content_type: str) -> None:
+    """Pass for a type of body this route reads, else `UnsupportedMediaType` (415)."""
+    if content_type not in (*CSV_TYPES, *NDJSON_TYPES):
+        raise UnsupportedMediaType(
+            f"unsupported Content-Type {content_type!r}",
+            hint="send text/csv (the export format, header first) or application/x-ndjson",
+        )
+
+
 def prepare(body: bytes, content_type: str) -> tuple[list[str], bytes]:
     """The columns and the CSV bytes to load from a request body of `content_type`."""
+    check_media_type(content_type)
     if content_type in CSV_TYPES:
         return importing.check_columns(_csv_header(body)), body
-    if content_type in NDJSON_TYPES:
-        return _ndjson_to_csv(body)
-    raise InputError(
-        f"unsupported Content-Type {content_type!r}",
-        hint="send text/csv (the export format, header first) or application/x-ndjson",
-    )
+    return _ndjson_to_csv(body)
 
 
 async def load(

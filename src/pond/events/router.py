@@ -19,7 +19,7 @@ async def _body(request: Request) -> bytes:
         f"the body is larger than {ingest.MAX_BODY // (1024 * 1024)} MiB",
         hint="send the events in several smaller batches",
     )
-    if declared.isdigit() and int(declared) > ingest.MAX_BODY:
+    if declared.isascii() and declared.isdigit() and int(declared) > ingest.MAX_BODY:
         raise too_large
     chunks: list[bytes] = []
     size = 0
@@ -38,6 +38,7 @@ async def post_events(request: Request) -> Response:
         raise MissingContentType(
             "the request has no Content-Type; send text/csv or application/x-ndjson"
         )
+    ingest.check_media_type(content_type)
     body = await _body(request)
     columns, data = ingest.prepare(body, content_type)
     async with app_state(request).pool.connection() as conn:

@@ -11,15 +11,18 @@ default), `snappy` or `none`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pond.entities import Entity
 from pond.errors import InputError
 
+if TYPE_CHECKING:
+    from pond.exports.job import Range
+
 FORMATS = ("csv", "parquet", "ndjson")
 COMPRESSIONS = ("gzip", "zstd", "snappy", "none")
 # What each format accepts as `compression` (None: not asked for).
-_FORMAT_COMPRESSIONS = {
+FORMAT_COMPRESSIONS = {
     "csv": (None, "gzip"),
     "ndjson": (None, "gzip"),
     "parquet": (None, "zstd", "snappy", "none"),
@@ -34,15 +37,25 @@ class ExportOptions:
     compression: str | None = None
     columns: tuple[str, ...] | None = None
 
+    @property
+    def suffix(self) -> str:
+        """What follows a part's name: nothing (the documented CSV), `.csv.gz`,
+        `.parquet`, `.ndjson` or `.ndjson.gz`."""
+        if self.format == "parquet":
+            return ".parquet"
+        if self.format == "csv" and self.compression is None:
+            return ""
+        return f".{self.format}.gz" if self.compression == "gzip" else f".{self.format}"
+
     def object_name(self, entity: str, seq: int) -> str:
         """`event_000` (the documented name), `event_000.csv.gz` when gzipped,
         `event_000.parquet`, `event_000.ndjson` or `event_000.ndjson.gz`."""
-        name = f"{entity}_{seq:03d}"
-        if self.format == "parquet":
-            return f"{name}.parquet"
-        if self.format == "csv" and self.compression is None:
-            return name
-        return f"{name}.{self.format}.gz" if self.compression == "gzip" else f"{name}.{self.format}"
+        return f"{entity}_{seq:03d}{self.suffix}"
+
+    def provisional_name(self, entity: str, run: int, part: Range) -> str:
+        """The name a part is written under before its place is known:
+        `event_p<run>_<range>_<sub>`, which no published name can be."""
+        return f"{entity}_p{run}_{part.range_no}_{part.sub_no}{self.suffix}"
 
     @property
     def parquet_codec(self) -> str:
@@ -87,7 +100,7 @@ def parse(params: dict[str, Any], entity: Entity) -> ExportOptions:
     """The creation's options; `InputError` (400 `invalid_request`) saying what is accepted."""
     fmt = _choice(params, "format", FORMATS) or "csv"
     compression = _choice(params, "compression", COMPRESSIONS)
-    accepted = _FORMAT_COMPRESSIONS[fmt]
+    accepted = FORMAT_COMPRESSIONS[fmt]
     if compression not in accepted:
         named = [c for c in accepted if c is not None]
         raise InputError(

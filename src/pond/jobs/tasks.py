@@ -6,8 +6,9 @@
 - `pond.export_parts` (queue `exports`, before new exports): a helper that takes
   a share of a running export's parts, in whichever worker picks it up.
 - `pond.maintenance` (every minute): deletes expired snapshots' files and marks
-  them expired, hands jobs of dead workers back to the queue, and retires the
-  signing keys superseded long enough ago that nothing they signed is valid.
+  them expired, deletes rate and failure counts that no longer limit anything,
+  hands jobs of dead workers back to the queue, and retires the signing keys
+  superseded long enough ago that nothing they signed is valid.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ import psycopg
 import structlog
 
 from pond.auth import rotation
-from pond.exports import exporter
+from pond.exports import coordinator, repository
 from pond.jobs.runtime import JobRuntime
+from pond.limits import repository as limits
 from pond.snapshots.repository import EXPORT_QUEUE, EXPORT_TASK
 from pond.webhooks import delivery as webhook_delivery
 from pond.webhooks import events as webhook_events
@@ -51,7 +53,7 @@ def export_snapshot(context: procrastinate.JobContext, snapshot_id: str) -> None
     bound.info("export.started")
     public_url = runtime.settings.public_url
     try:
-        outcome = exporter.run(
+        outcome = coordinator.run(
             runtime.conninfo,
             runtime.store,
             sid,
@@ -60,13 +62,12 @@ def export_snapshot(context: procrastinate.JobContext, snapshot_id: str) -> None
             helpers=runtime.settings.export_helpers,
         )
     except Exception as exc:
-        reason = exporter.describe(exc)
+        reason = coordinator.describe(exc)
         with psycopg.connect(runtime.conninfo) as conn:
-            row = conn.execute("SELECT attempts FROM snapshots WHERE id = %s", (sid,)).fetchone()
-            attempts = int(row[0]) if row else MAX_EXPORT_ATTEMPTS
+            attempts = repository.attempts(conn, sid) or MAX_EXPORT_ATTEMPTS
             if attempts >= MAX_EXPORT_ATTEMPTS:
                 bound.error("export.failed", reason=reason, attempts=attempts)
-                exporter.fail(conn, sid, f"export failed after {attempts} attempts: {reason}")
+                repository.fail(conn, sid, f"export failed after {attempts} attempts: {reason}")
                 webhook_events.emit(
                     runtime.conninfo, sid, webhook_events.FAILED, public_url=public_url
                 )
@@ -81,14 +82,15 @@ def export_snapshot(context: procrastinate.JobContext, snapshot_id: str) -> None
 def export_parts(
     context: procrastinate.JobContext, snapshot_id: str, run: int, snapshot: str
 ) -> None:
-    """Help a running export: take some of its parts (see `exporter.help_export`)."""
+    """Help a running export: take some of its parts (see `coordinator.help_export`)."""
     runtime = _runtime(context)
-    done = exporter.help_export(
+    done = coordinator.help_export(
         runtime.conninfo,
         runtime.store,
         uuid.UUID(snapshot_id),
         run,
         snapshot,
+        max_rows=runtime.settings.part_max_rows,
         streams=runtime.settings.export_streams,
     )
     log.info("export.helped", snapshot_id=snapshot_id, run=run, parts=done, job_id=context.job.id)
@@ -110,6 +112,12 @@ def expire_snapshots(conninfo: str, runtime: JobRuntime) -> int:
     return len(rows)
 
 
+def forget_stale_limits(conninfo: str) -> int:
+    """Delete rate buckets and failure counts that no longer limit anything; how many."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        return limits.delete_stale(conn)
+
+
 async def retire_expired_keys(runtime: JobRuntime) -> list[str]:
     """Retire the superseded keys whose tokens and links have all expired; their kids."""
     async with await psycopg.AsyncConnection.connect(runtime.conninfo, autocommit=True) as conn:
@@ -117,9 +125,10 @@ async def retire_expired_keys(runtime: JobRuntime) -> list[str]:
 
 
 async def maintenance(context: procrastinate.JobContext, timestamp: int) -> None:
-    """Retention, stalled-job recovery and key retirement, once a minute."""
+    """Retention, old limit counts, stalled-job recovery and key retirement, once a minute."""
     runtime = _runtime(context)
     await asyncio.to_thread(expire_snapshots, runtime.conninfo, runtime)
+    await asyncio.to_thread(forget_stale_limits, runtime.conninfo)
     await recover_stalled(context.app)
     await retire_expired_keys(runtime)
 
@@ -148,7 +157,9 @@ def build_app(conninfo: str, **pool_args: Any) -> procrastinate.App:
         retry=procrastinate.RetryStrategy(max_attempts=MAX_EXPORT_ATTEMPTS * 2, wait=2),
     )(export_snapshot)
     # A helper that dies is simply not retried: the coordinator takes its part back.
-    app.task(name=exporter.PARTS_TASK, queue=exporter.PARTS_QUEUE, pass_context=True)(export_parts)
+    app.task(name=coordinator.PARTS_TASK, queue=coordinator.PARTS_QUEUE, pass_context=True)(
+        export_parts
+    )
     maintenance_task = app.task(
         name="pond.maintenance", queue=MAINTENANCE_QUEUE, pass_context=True
     )(maintenance)

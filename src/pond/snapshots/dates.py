@@ -7,6 +7,14 @@ from datetime import UTC, datetime
 from pond.errors import InvalidDateRange
 
 _EXAMPLE = "2019-03-13T18:00:00.000Z"
+MAX_LENGTH = 64
+# Years as written. Any offset then keeps the instant within years 1 to 9999 in UTC,
+# which is all that Python and the answers' four-digit years can hold.
+FIRST_YEAR, LAST_YEAR = 2, 9998
+# The same bound on the text, as the OpenAPI description states it (`pond.api.openapi_schemas`).
+YEAR_PATTERN = (
+    "^(000[2-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-"
+)
 
 
 def parse_instant(name: str, value: object) -> datetime:
@@ -16,10 +24,11 @@ def parse_instant(name: str, value: object) -> datetime:
     if not isinstance(value, str):
         raise InvalidDateRange(f"{name} must be an ISO 8601 string such as {_EXAMPLE}")
     text = value.strip()
-    if len(text) > 64:
+    if len(text) > MAX_LENGTH:
         raise InvalidDateRange(f"{name} is too long to be a date")
     try:
-        parsed = datetime.fromisoformat(text)
+        # RFC 3339 allows a lower-case `t` and `z`; Python reads only capitals.
+        parsed = datetime.fromisoformat(text.upper())
     except ValueError:
         raise InvalidDateRange(
             f"{name} is not an ISO 8601 date-time: {text!r}; use a form like {_EXAMPLE}"
@@ -28,10 +37,12 @@ def parse_instant(name: str, value: object) -> datetime:
         raise InvalidDateRange(
             f"{name} has no time zone: {text!r}; add Z or an offset, e.g. {_EXAMPLE}"
         )
-    try:
-        return parsed.astimezone(UTC)
-    except OverflowError:
-        raise InvalidDateRange(f"{name} is out of range: {text!r}") from None
+    if not FIRST_YEAR <= parsed.year <= LAST_YEAR:
+        raise InvalidDateRange(
+            f"{name} is out of range: {text!r}; the year must be from"
+            f" {FIRST_YEAR:04d} to {LAST_YEAR:04d}"
+        )
+    return parsed.astimezone(UTC)
 
 
 def parse_range(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +22,9 @@ from pond.snapshots.repository import Conn
 HEADER = "Idempotency-Key"
 KEEP_HOURS = 24
 _MAX_LENGTH = 255
+# 1 to 255 printable ASCII characters, not starting or ending with a space (HTTP trims those).
+KEY_PATTERN = r"^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$"
+_KEY = re.compile(KEY_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,7 @@ def parse_key(value: str | None) -> str | None:
     if value is None:
         return None
     key = value.strip()
-    if not key or len(key) > _MAX_LENGTH or not all(" " <= ch <= "~" for ch in key):
+    if not _KEY.fullmatch(key):
         raise InputError(
             f"{HEADER} must be 1 to {_MAX_LENGTH} printable ASCII characters,"
             " for example a UUID generated once per snapshot you mean to create"

@@ -1,65 +1,66 @@
-"""Per-client rate limit on the snapshot routes: a token bucket in this process's memory.
+"""Per-client rate limit on the snapshot routes, shared by every API process.
 
-Each client's bucket holds `per_minute` tokens and refills at `per_minute / 60` a
-second; a request takes one. The buckets live in one server process: several
-processes behind a load balancer each allow the full rate (see docs/settings.md).
+Each client may spend `POND_RATE_LIMIT_PER_MINUTE` requests at once, then gets
+one more every `60 / N` seconds; the count lives in PostgreSQL
+(`pond.limits.rate`), so several `pond serve` processes behind one address allow
+the configured rate between them. A snapshot GET is counted by the statement
+that reads it (`pond.snapshots.repository.lookup_many`); other requests are
+counted while their own read runs (`alongside`). Either way the count adds no
+round trip to a request's time.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from starlette.requests import Request
 
-from pond.auth.bearer import Principal, authenticate
+from pond.api.state import AppState, app_state
+from pond.auth import bearer
+from pond.auth.bearer import Principal
 from pond.errors import RateLimited
+from pond.limits.repository import Grant
+from pond.snapshots.repository import Lookup
+
+T = TypeVar("T")
 
 
-@dataclass
-class _Bucket:
-    tokens: float
-    updated: float
+async def alongside(state: AppState, client_id: str, work: Awaitable[T]) -> tuple[T, float]:
+    """`work`'s result, and one request of `client_id` counted at the same time.
+
+    The second value is what `refuse_over` takes: 0.0 when the request may go
+    ahead. `work`'s exception, if any, is raised first.
+    """
+    rate = state.rate_limit
+    if not rate.on:
+        return await work, 0.0
+    counted = rate.submit(client_id)  # under way while `work` runs; no task of its own
+    try:
+        result = await work
+    except BaseException:
+        counted.add_done_callback(_forget)
+        raise
+    return result, (await counted).claim()
 
 
-class RateLimiter:
-    """Token buckets keyed by client id; `per_minute=0` allows everything."""
-
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.per_minute = per_minute
-        self._clock = clock
-        self._buckets: dict[str, _Bucket] = {}
-
-    def take(self, key: str) -> float:
-        """Take one token for `key`: 0.0 if granted, else the seconds until one is free."""
-        if self.per_minute <= 0:
-            return 0.0
-        now = self._clock()
-        capacity = float(self.per_minute)
-        rate = capacity / 60.0
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            bucket = self._buckets[key] = _Bucket(capacity, now)
-        bucket.tokens = min(capacity, bucket.tokens + (now - bucket.updated) * rate)
-        bucket.updated = now
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
-            return 0.0
-        return (1.0 - bucket.tokens) / rate
+def over(found: Lookup) -> float:
+    """What `refuse_over` takes for a request whose read counted it (`Lookup.grant`)."""
+    return found.grant.claim() if found.grant is not None else 0.0
 
 
-def check(request: Request, client_id: str, per_minute: int) -> None:
-    """Count one request of `client_id`, or raise `RateLimited` with its Retry-After."""
-    state = request.app.state
-    limiter: RateLimiter | None = getattr(state, "pond_rate_limiter", None)
-    if limiter is None or limiter.per_minute != per_minute:
-        # Made on first use: one per application, so each test server starts afresh.
-        limiter = RateLimiter(per_minute)
-        state.pond_rate_limiter = limiter
-    wait = limiter.take(client_id)
+def _forget(counted: asyncio.Future[Grant]) -> None:
+    """Take the count's outcome, failure included, from a request that ended without it."""
+    if not counted.cancelled():
+        counted.exception()
+
+
+def refuse_over(state: AppState, wait: float) -> None:
+    """Raise `RateLimited` with its Retry-After if `wait` (from `alongside`) is not 0."""
     if wait > 0:
+        per_minute = state.rate_limit.per_minute
         raise RateLimited(
             f"too many requests: this client may make {per_minute} a minute",
             hint=f"retry in {math.ceil(wait)} s (see the Retry-After header)",
@@ -69,6 +70,8 @@ def check(request: Request, client_id: str, per_minute: int) -> None:
 
 async def caller(request: Request) -> Principal:
     """The authenticated caller, counted against its rate limit (401/403, then 429)."""
-    principal = await authenticate(request)
-    check(request, principal.client_id, request.app.state.pond.settings.rate_limit_per_minute)
+    claims = await bearer.token_claims(request)
+    state = app_state(request)
+    principal, wait = await alongside(state, claims.client_id, bearer.principal(state, claims))
+    refuse_over(state, wait)
     return principal

@@ -14,6 +14,8 @@ from psycopg.rows import class_row
 
 from pond.exports.options import ExportOptions
 from pond.jobs import queue
+from pond.limits import repository as limits
+from pond.limits.repository import Grant
 
 Conn = psycopg.AsyncConnection[Any]
 
@@ -38,6 +40,7 @@ class SnapshotRecord:
     compression: str | None = None
     export_columns: list[str] | None = None
     rows_exported: int | None = None
+    attempts: int = 0  # runs of its export so far: the run that published its parts
 
     @property
     def options(self) -> ExportOptions:
@@ -47,12 +50,16 @@ class SnapshotRecord:
 
 _COLUMNS = (
     "id, org_id, client_id, entity, created_at_from, created_at_to, state, reason,"
-    " created_at, expires_at, deleted_at, format, compression, export_columns, rows_exported"
+    " created_at, expires_at, deleted_at, format, compression, export_columns, rows_exported,"
+    " attempts"
 )
 
 
 # States of a snapshot whose parts are published (a failed one may have some).
 PUBLISHED = ("complete", "failed")
+# States in which a snapshot may list parts: a running export lists each finished part
+# as soon as its place is known (shown only on request, see `service.render`).
+WITH_PARTS = (*PUBLISHED, "running")
 
 
 @dataclass(frozen=True)
@@ -144,46 +151,77 @@ class Lookup:
 
     `client` is None for an unknown client; `record` is None when the client's
     organisation has no such snapshot; `parts` is empty unless the snapshot's
-    state is one of `PUBLISHED`.
+    state is one of `WITH_PARTS`. `grant` is the count of the client's requests
+    against its rate limit, made by the same statement (None when not counted); the
+    requests of one client in a batch share it, and each claims its own answer.
     """
 
     client: ClientStanding | None
     record: SnapshotRecord | None
     parts: list[PartRecord]
+    grant: Grant | None = None
 
 
 _SNAPSHOT_FIELDS = [name.strip() for name in _COLUMNS.split(",")]
 # PartRecord's fields are snapshot_parts columns, as `parts` reads them.
 _PART_FIELDS = [f.name for f in fields(PartRecord)]
 LookupKey = tuple[str, uuid.UUID | None]  # (client id, snapshot id or None)
-_LOOKUP = (
+_LOOKUP_COLUMNS = (
     "SELECT k.n, c.client_id, c.org_id, c.generation, c.revoked_at, p.snapshot_id IS NOT NULL, "
     + ", ".join(f"s.{name}" for name in _SNAPSHOT_FIELDS)
     + ", "
     + ", ".join(f"p.{name}" for name in _PART_FIELDS)
-    + " FROM unnest(%s::text[], %s::uuid[]) WITH ORDINALITY AS k (client_id, snapshot_id, n)"
+)
+_LOOKUP_FROM = (
+    " FROM unnest(%(clients)s::text[], %(snapshots)s::uuid[]) WITH ORDINALITY"
+    " AS k (client_id, snapshot_id, n)"
     " JOIN oauth_clients c ON c.client_id = k.client_id"
     " LEFT JOIN snapshots s ON s.id = k.snapshot_id AND s.org_id = c.org_id"
     " LEFT JOIN snapshot_parts p ON p.snapshot_id = s.id AND s.state IN ("
-    + ", ".join(f"'{state}'" for state in PUBLISHED)
-    + ") ORDER BY k.n, p.seq"
+    + ", ".join(f"'{state}'" for state in WITH_PARTS)
+    + ")"
+)
+_LOOKUP = _LOOKUP_COLUMNS + ", NULL, NULL" + _LOOKUP_FROM + " ORDER BY k.n, p.seq"
+# The same, counting each client's requests against its rate in the same round trip.
+_LOOKUP_COUNTED = (
+    "WITH counted AS ({counting}) "
+    + _LOOKUP_COLUMNS
+    + ", g.granted, g.ahead"
+    + _LOOKUP_FROM
+    + " LEFT JOIN counted g ON g.key = k.client_id ORDER BY k.n, p.seq"
 )
 _MISSING = Lookup(client=None, record=None, parts=[])
 
 
-async def lookup_many(conn: Conn, keys: list[LookupKey]) -> dict[LookupKey, Lookup]:
+async def lookup_many(
+    conn: Conn, keys: dict[LookupKey, int], *, per_minute: int = 0
+) -> dict[LookupKey, Lookup]:
     """The client, its organisation's snapshot (None: none) and its parts, for each key.
 
     One statement for all the keys, so that authenticated GETs cost one round trip
     between them: deleted and expired snapshots are returned too (the caller
     decides what they mean). Every key is answered; an unknown client's lookup
-    holds nothing.
+    holds nothing. With `per_minute`, the same statement counts each client's
+    requests (`keys[key]` of them per key) against that rate.
     """
-    rows = await (
-        await conn.execute(_LOOKUP, ([key[0] for key in keys], [key[1] for key in keys]))
-    ).fetchall()
+    ordered = list(keys)
+    params: dict[str, Any] = {
+        "clients": [key[0] for key in ordered],
+        "snapshots": [key[1] for key in ordered],
+    }
+    sql = _LOOKUP
+    if per_minute > 0:
+        asked: dict[str, int] = {}
+        for (client_id, _), count in keys.items():
+            asked[client_id] = asked.get(client_id, 0) + count
+        counting, counting_params = limits.counting(asked, per_minute)
+        sql = _LOOKUP_COUNTED.format(counting=counting)
+        params.update(counting_params)
+    rows = await (await conn.execute(sql, params)).fetchall()
     split = 6 + len(_SNAPSHOT_FIELDS)
+    end = split + len(_PART_FIELDS)
     found: dict[LookupKey, Lookup] = {}
+    grants: dict[str, Grant] = {}
     for number, group in itertools.groupby(rows, key=operator.itemgetter(0)):
         batch = list(group)
         first = batch[0]
@@ -191,12 +229,18 @@ async def lookup_many(conn: Conn, keys: list[LookupKey]) -> dict[LookupKey, Look
         if first[6] is not None:
             record = SnapshotRecord(**dict(zip(_SNAPSHOT_FIELDS, first[6:split], strict=True)))
         parts = [
-            PartRecord(**dict(zip(_PART_FIELDS, row[split:], strict=True)))
+            PartRecord(**dict(zip(_PART_FIELDS, row[split:end], strict=True)))
             for row in batch
             if row[5]
         ]
-        found[keys[number - 1]] = Lookup(ClientStanding(*first[1:5]), record, parts)
-    return {key: found.get(key, _MISSING) for key in keys}
+        client = ClientStanding(*first[1:5])
+        grant = None
+        if first[end] is not None:
+            grant = grants.get(client.client_id)
+            if grant is None:
+                grant = grants[client.client_id] = limits.grant(per_minute, *first[end:])
+        found[ordered[number - 1]] = Lookup(client, record, parts, grant)
+    return {key: found.get(key, _MISSING) for key in ordered}
 
 
 @dataclass(frozen=True)
@@ -313,3 +357,20 @@ async def parts(conn: Conn, snapshot_id: uuid.UUID) -> list[PartRecord]:
             (snapshot_id,),
         )
         return await cur.fetchall()
+
+
+async def marks(conn: Conn, snapshot_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[str, int, int]]:
+    """The state, run (`attempts`) and complete parts listed of each of `snapshot_ids`
+    that exists, in one statement (`SELECT 1` if none)."""
+    if not snapshot_ids:
+        await conn.execute("SELECT 1")
+        return {}
+    rows = await (
+        await conn.execute(
+            "SELECT s.id, s.state, s.attempts, (SELECT count(*) FROM snapshot_parts p"
+            "  WHERE p.snapshot_id = s.id AND p.state = 'complete')"
+            " FROM snapshots s WHERE s.id = ANY(%s::uuid[])",
+            (snapshot_ids,),
+        )
+    ).fetchall()
+    return {row[0]: (str(row[1]), int(row[2]), int(row[3])) for row in rows}

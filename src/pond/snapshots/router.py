@@ -12,12 +12,11 @@ import dataclasses
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from pond.api import bodies
+from pond.api.routing import resources
 from pond.api.state import app_state, base_url
 from pond.auth import bearer
-from pond.errors import InputError
 from pond.snapshots import idempotency, limits, listing, repository, service, waiting
 
 
@@ -49,7 +48,7 @@ async def list_snapshots(request: Request) -> Response:
             conn, dataclasses.replace(query, limit=query.limit + 1)
         )
         page = records[: query.limit]
-        published = [r.id for r in page if r.state in repository.PUBLISHED]
+        published = [r.id for r in page if r.state in repository.WITH_PARTS]
         parts = await repository.parts_of_many(conn, published)
     base = base_url(request)
     items = [
@@ -70,41 +69,31 @@ async def list_snapshots(request: Request) -> Response:
 
 def _wants_details(request: Request) -> bool:
     """`?details=true`: pond's extra item fields; without it, the documented answer exactly."""
-    value = request.query_params.get("details", "").lower()
-    if value in ("", "0", "false", "no"):
-        return False
-    if value in ("1", "true", "yes"):
-        return True
-    raise InputError("details must be true or false")
+    return service.parse_details(request.query_params.get("details"))
 
 
 async def get_snapshot(request: Request) -> Response:
     """200 with the snapshot (after up to `?wait=` seconds); 404 unknown or deleted, 410 expired.
 
     The hot path: one statement reads the token's client, the snapshot and its
-    parts (shared with the GETs that arrive at the same time: `pond.api.batching`),
-    then the checks run in the order of the other routes (401/403, 429,
-    400, 404/410). With `?wait=` only the client is read first.
+    parts, and counts the request against the client's rate (shared with the GETs
+    that arrive at the same time: `pond.api.batching`); then the checks run in the
+    order of the other routes (401/403, 429, 400, 404/410).
     """
     claims = await bearer.token_claims(request)
     state = app_state(request)
-    wait_value = request.query_params.get("wait")
+    wait = request.query_params.get("wait")
     snapshot_id = service.parse_id(request.path_params["snapshot_id"])
-    found = await state.lookups.get((claims.client_id, snapshot_id if wait_value is None else None))
-    principal = bearer.admit(claims, found.client)
-    limits.check(request, principal.client_id, state.settings.rate_limit_per_minute)
-    wait = waiting.parse_wait(wait_value)
     if wait is None:
-        record = service.visible(found.record)
-        parts = found.parts
+        found = await state.lookups.get((claims.client_id, snapshot_id))
+        bearer.admit(claims, found.client)
+        limits.refuse_over(state, limits.over(found))
+        record, parts = service.visible(found.record), found.parts
     else:
-        record = await waiting.wait_until_finished(request, state, principal, wait)
-        async with state.pool.connection() as conn:
-            parts = (
-                await repository.parts(conn, record.id)
-                if record.state in repository.PUBLISHED
-                else []
-            )
+        details = request.query_params.get("details")
+        record, parts = await waiting.wait_until_finished(
+            request, state, claims, snapshot_id, wait, details=details
+        )
     body = service.render(
         record,
         parts,
@@ -130,12 +119,14 @@ async def delete_snapshot(request: Request) -> Response:
 
 # With and without a trailing slash: curl does not follow redirects by default.
 routes = [
-    Route("/insights/snapshots", create_snapshot, methods=["POST"]),
-    Route("/insights/snapshots/", create_snapshot, methods=["POST"]),
-    Route("/insights/snapshots", list_snapshots, methods=["GET"]),
-    Route("/insights/snapshots/", list_snapshots, methods=["GET"]),
-    Route("/insights/snapshots/{snapshot_id}", get_snapshot, methods=["GET"]),
-    Route("/insights/snapshots/{snapshot_id}/", get_snapshot, methods=["GET"]),
-    Route("/insights/snapshots/{snapshot_id}", delete_snapshot, methods=["DELETE"]),
-    Route("/insights/snapshots/{snapshot_id}/", delete_snapshot, methods=["DELETE"]),
+    *resources(
+        "/insights/snapshots",
+        {"POST": create_snapshot, "GET": list_snapshots},
+        trailing_slash=True,
+    ),
+    *resources(
+        "/insights/snapshots/{snapshot_id}",
+        {"GET": get_snapshot, "DELETE": delete_snapshot},
+        trailing_slash=True,
+    ),
 ]

@@ -12,6 +12,7 @@ from pond.auth.bearer import Principal
 from pond.entities import get_entity
 from pond.errors import (
     IdempotencyConflict,
+    InputError,
     SnapshotGone,
     SnapshotNotFound,
     TooManySnapshots,
@@ -63,7 +64,7 @@ async def schedule(
     when the organisation is at `max_active_snapshots`. Nothing is stored then.
     """
     start, end = parse_range(params.get("created_at_from"), params.get("created_at_to"))
-    entity = get_entity(str(params.get("entity") or "event"))
+    entity = get_entity(_entity_name(params.get("entity")))
     options = export_options.parse(params, entity)
     fingerprint = idempotency.request_hash(entity.name, start, end, options)
     async with conn.transaction():
@@ -104,12 +105,31 @@ async def schedule(
     return Created(record)
 
 
+def _entity_name(value: object) -> str:
+    """The entity asked for: `event` when absent or empty; `UnknownEntity` unless text."""
+    if value is None or value == "":
+        return "event"
+    if not isinstance(value, str):
+        raise UnknownEntity("entity must be the name of an entity, such as event")
+    return value
+
+
 def parse_id(snapshot_id: str) -> uuid.UUID | None:
     """The id in an href's last segment; None if it cannot be one (no snapshot has it)."""
     try:
         return uuid.UUID(snapshot_id)
     except ValueError:
         return None
+
+
+def parse_details(value: str | None) -> bool:
+    """`?details=true`: pond's extra item fields; without it, the documented answer exactly."""
+    value = (value or "").lower()
+    if value in ("", "0", "false", "no"):
+        return False
+    if value in ("1", "true", "yes"):
+        return True
+    raise InputError("details must be true or false")
 
 
 def _parse_id(snapshot_id: str) -> uuid.UUID:
@@ -193,19 +213,42 @@ def render(
 
     Complete items are exactly the documented ones unless `details` is asked for
     (`?details=true`, and always in listings): then `expires_at`, `sha256`,
-    the part's `format` and its `columns` (name, Arrow type, PostgreSQL type)
-    follow the documented keys. A failed item carries its `reason`. A failed
+    `run`, the part's `format` and its `columns` (name, Arrow type, PostgreSQL
+    type) follow the documented keys. A failed item carries its `reason`. A failed
     snapshot whose export got as far as its parts lists them all: the complete
-    ones with their links, the failed ones with their reasons.
+    ones with their links, the failed ones with their reasons. With `details`, a
+    running snapshot lists the parts finished so far, then one running item.
     """
     query = _query(record)
-    if record.state not in ("complete", "failed") or not parts:
+    finished = record.state in ("complete", "failed")
+    if not finished:
+        item = _unfinished_item(record.state, query)
+        if record.state == "running" and details:
+            item["rows_exported"] = record.rows_exported or 0
+            item["run"] = record.attempts
+            done = [part for part in parts if part.state == "complete"]
+            items = _part_items(record, done, query, base_url, store, link_ttl, details)
+            return {"href": snapshot_href(base_url, record.id), "items": [*items, item]}
+        return {"href": snapshot_href(base_url, record.id), "items": [item]}
+    if not parts:
         item = _unfinished_item(record.state, query)
         if record.state == "failed":
             item["reason"] = record.reason or "the export failed"
-        if record.state == "running" and details:
-            item["rows_exported"] = record.rows_exported or 0
         return {"href": snapshot_href(base_url, record.id), "items": [item]}
+    items = _part_items(record, parts, query, base_url, store, link_ttl, details)
+    return {"href": snapshot_href(base_url, record.id), "items": items}
+
+
+def _part_items(
+    record: SnapshotRecord,
+    parts: list[PartRecord],
+    query: dict[str, Any],
+    base_url: str,
+    store: ObjectStore,
+    link_ttl: int,
+    details: bool,
+) -> list[dict[str, Any]]:
+    """The items of published parts: complete ones with a link, failed ones with a reason."""
     # A link never outlives the snapshot's retention; whole seconds, as links carry.
     expires_at = min(datetime.now(UTC) + timedelta(seconds=link_ttl), record.expires_at).replace(
         microsecond=0
@@ -228,13 +271,18 @@ def render(
                 "state": "complete",
                 "query": query,
                 **(
-                    {"expires_at": format_instant(expires_at), "sha256": part.sha256, **layout}
+                    {
+                        "expires_at": format_instant(expires_at),
+                        "sha256": part.sha256,
+                        "run": record.attempts,
+                        **layout,
+                    }
                     if details
                     else {}
                 ),
             }
         )
-    return {"href": snapshot_href(base_url, record.id), "items": items}
+    return items
 
 
 def render_accepted(record: SnapshotRecord, *, base_url: str) -> dict[str, Any]:

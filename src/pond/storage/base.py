@@ -39,7 +39,9 @@ class ObjectStore(Protocol):
         """Move the committed object at `src_key` to `dst_key`, replacing any object there.
 
         Afterwards `dst_key` downloads under its own name and type, and `src_key`
-        is gone. OSError when there is no object at `src_key` or the store fails.
+        is gone. Done again, it does nothing: when `src_key` is gone and `dst_key`
+        is there, the object was moved already. OSError when there is no object at
+        either key, or the store fails.
         """
 
     def delete_prefix(self, prefix: str) -> None:

@@ -15,7 +15,10 @@ from pond.downloads.signing import LinkSigner
 from pond.errors import StorageUnavailable
 from pond.storage.base import StoredObject
 
-_KEY = re.compile(r"^[0-9a-f-]{36}/[a-z][a-z0-9_]{0,62}(\.[a-z0-9.]{1,16})?$")
+# A part's name: `event_000`, `event_000.csv.gz`, `event_000.parquet`; the OpenAPI
+# description states it too.
+PART_NAME = r"[a-z][a-z0-9_]{0,62}(\.[a-z0-9.]{1,16})?"
+_KEY = re.compile(rf"^[0-9a-f-]{{36}}/{PART_NAME}$")
 _STAGING_PREFIX = ".staging-"
 
 
@@ -26,7 +29,7 @@ def check_key(key: str) -> str:
     return key
 
 
-_CONTENT_TYPES = {
+CONTENT_TYPES = {
     ".gz": "application/gzip",
     ".csv": "text/csv",
     ".parquet": "application/vnd.apache.parquet",
@@ -37,7 +40,7 @@ _CONTENT_TYPES = {
 def content_type(name: str) -> str:
     """A part's media type by its file name: `text/csv`, `application/gzip` for `.csv.gz`
     and `.ndjson.gz`, `application/vnd.apache.parquet`, `application/x-ndjson`."""
-    for suffix, media_type in _CONTENT_TYPES.items():
+    for suffix, media_type in CONTENT_TYPES.items():
         if name.endswith(suffix):
             return media_type
     return "application/octet-stream"
@@ -89,7 +92,12 @@ class LocalStore:
         """`os.replace`: atomic, and made durable by syncing the directory."""
         source, target = self._path(src_key), self._path(dst_key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(source, target)
+        try:
+            os.replace(source, target)
+        except FileNotFoundError:
+            if source != target and target.exists():
+                return  # moved already, by a publication cut short after its rename
+            raise
         directory = os.open(target.parent, os.O_RDONLY)
         try:
             os.fsync(directory)

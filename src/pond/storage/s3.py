@@ -217,8 +217,13 @@ class S3Store:
         answers 404 when there is no object at `src_key`).
         """
         source, target = self.object_key(src_key), self.object_key(dst_key)
-        with s3_call("HeadObject", self._url(source)):
-            size = self._client.head_object(Bucket=self.bucket, Key=source)["ContentLength"]
+        try:
+            with s3_call("HeadObject", self._url(source)):
+                size = self._client.head_object(Bucket=self.bucket, Key=source)["ContentLength"]
+        except OSError:
+            if source != target and self._exists(target):
+                return  # moved already, by a publication cut short after its copy
+            raise
         if source == target:
             return
         headers = object_headers(dst_key)
@@ -236,6 +241,14 @@ class S3Store:
             self._copy_in_parts(source, target, size, headers)
         with s3_call("DeleteObject", self._url(source)):
             self._client.delete_object(Bucket=self.bucket, Key=source)
+
+    def _exists(self, key: str) -> bool:
+        try:
+            with s3_call("HeadObject", self._url(key)):
+                self._client.head_object(Bucket=self.bucket, Key=key)
+        except OSError:
+            return False
+        return True
 
     def _copy_in_parts(self, source: str, target: str, size: int, headers: dict[str, str]) -> None:
         """Copy an object too large for CopyObject as a multipart upload of UploadPartCopy."""

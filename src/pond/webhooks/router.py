@@ -8,21 +8,21 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from pond.api import bodies
+from pond.api.routing import resources
 from pond.api.state import app_state
 from pond.snapshots import limits
 from pond.webhooks import repository, service
 from pond.webhooks.egress import Egress
 
-_MAX_BODY = 16 * 1024
+MAX_BODY = 16 * 1024
 
 
 async def create_webhook(request: Request) -> Response:
     """201 with the endpoint and its secret (shown this once); 400 on a bad or refused URL."""
     principal = await limits.caller(request)
-    params = await bodies.parameters(request, max_fields=10, max_bytes=_MAX_BODY)
+    params = await bodies.parameters(request, max_bytes=MAX_BODY)
     state = app_state(request)
     new = await service.validate(params, Egress.from_settings(state.settings))
     async with state.pool.connection() as conn:
@@ -48,10 +48,10 @@ async def delete_webhook(request: Request) -> Response:
 
 
 routes = [
-    Route("/insights/webhooks", create_webhook, methods=["POST"]),
-    Route("/insights/webhooks/", create_webhook, methods=["POST"]),
-    Route("/insights/webhooks", list_webhooks, methods=["GET"]),
-    Route("/insights/webhooks/", list_webhooks, methods=["GET"]),
-    Route("/insights/webhooks/{webhook_id}", delete_webhook, methods=["DELETE"]),
-    Route("/insights/webhooks/{webhook_id}/", delete_webhook, methods=["DELETE"]),
+    *resources(
+        "/insights/webhooks",
+        {"POST": create_webhook, "GET": list_webhooks},
+        trailing_slash=True,
+    ),
+    *resources("/insights/webhooks/{webhook_id}", {"DELETE": delete_webhook}, trailing_slash=True),
 ]

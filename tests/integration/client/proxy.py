@@ -76,7 +76,11 @@ class FaultyProxy:
             return False
 
     def _serve(self, client: socket.socket) -> None:
-        server = socket.create_connection(("127.0.0.1", self.target_port))
+        try:
+            server = socket.create_connection(("127.0.0.1", self.target_port))
+        except OSError:  # the server is down: the client sees its connection closed
+            _shut(client)
+            return
         state = {"download": False, "cut": False, "sent": 0}
 
         def upstream() -> None:

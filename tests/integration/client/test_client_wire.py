@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from pond.client.wire import BLOCK, PartTransport
+from pond.client.wire import BLOCK, PartTransport, blocks
 
 BODY = bytes(range(256)) * 12_000  # about 3 MB: several blocks
 
@@ -53,6 +53,17 @@ def _cut_short(handler: BaseHTTPRequestHandler) -> None:
     handler.wfile.write(BODY[: len(BODY) // 3])
     handler.wfile.flush()
     handler.close_connection = True
+
+
+def _chunked(handler: BaseHTTPRequestHandler) -> None:
+    """The body in chunked transfer coding, no length said: in pieces of 100,000 bytes."""
+    handler.send_response(200)
+    handler.send_header("Transfer-Encoding", "chunked")
+    handler.end_headers()
+    for start in range(0, len(BODY), 100_000):
+        piece = BODY[start : start + 100_000]
+        handler.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+    handler.wfile.write(b"0\r\n\r\n")
 
 
 def _redirect(handler: BaseHTTPRequestHandler) -> None:
@@ -131,6 +142,70 @@ def test_a_cut_body_keeps_what_came_and_raises_a_transport_error(
     assert bytes(received) == BODY[: len(BODY) // 3]
 
 
+def _received(response: httpx.Response) -> tuple[bytes, list[bytes | memoryview]]:
+    """The body as `blocks` gives it: its bytes (each block copied in time), and the blocks."""
+    body = bytearray()
+    given: list[bytes | memoryview] = []
+    for block in blocks(response):
+        body.extend(block)
+        given.append(block)
+    return bytes(body), given
+
+
+def test_blocks_are_received_into_one_buffer_reused_from_block_to_block(
+    serve: Callable[..., str],
+) -> None:
+    base = serve(_whole_or_range)
+    with _client() as http, http.stream("GET", f"{base}/object") as response:
+        body, given = _received(response)
+    assert body == BODY
+    assert len(given) >= 3
+    assert all(isinstance(block, memoryview) for block in given)
+    buffers = {id(block.obj) for block in given if isinstance(block, memoryview)}
+    assert len(buffers) == 1  # no new allocation per receive
+    assert max(map(len, given)) <= BLOCK
+
+
+def test_blocks_of_a_range_answer_and_of_a_chunked_body_arrive_whole(
+    serve: Callable[..., str],
+) -> None:
+    ranged, chunked = serve(_whole_or_range), serve(_chunked)
+    with _client() as http:
+        with http.stream("GET", f"{ranged}/object", headers={"Range": "bytes=5000-"}) as part:
+            assert part.status_code == 206
+            assert _received(part)[0] == BODY[5000:]
+        with http.stream("GET", f"{chunked}/object") as whole:
+            assert "content-length" not in whole.headers
+            assert _received(whole)[0] == BODY
+
+
+def test_blocks_of_a_cut_body_keep_what_came_and_raise_a_transport_error(
+    serve: Callable[..., str],
+) -> None:
+    base = serve(_cut_short)
+    received = bytearray()
+
+    def read(response: httpx.Response) -> None:
+        for block in blocks(response):
+            received.extend(block)
+
+    with (
+        _client() as http,
+        http.stream("GET", f"{base}/object") as response,
+        pytest.raises(httpx.RemoteProtocolError, match="bytes missing"),
+    ):
+        read(response)
+    assert bytes(received) == BODY[: len(BODY) // 3]
+
+
+def test_blocks_through_any_other_transport_are_httpx_chunks(serve: Callable[..., str]) -> None:
+    base = serve(_whole_or_range)
+    with httpx.Client() as http, http.stream("GET", f"{base}/object") as response:
+        body, given = _received(response)
+    assert body == BODY
+    assert all(isinstance(block, bytes) for block in given)
+
+
 def test_no_server_is_a_connect_error() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -207,6 +282,17 @@ def test_https_bodies_arrive_from_a_server_the_client_trusts(
         response = http.get(f"{base}/object")
     assert response.status_code == 200
     assert response.content == BODY
+
+
+def test_https_bodies_arrive_in_blocks_too(
+    https_base: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base, cert_file = https_base
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
+    with _client() as http, http.stream("GET", f"{base}/object") as response:
+        body, given = _received(response)
+    assert body == BODY
+    assert all(isinstance(block, memoryview) for block in given)
 
 
 def test_https_to_a_server_the_client_does_not_trust_is_refused(

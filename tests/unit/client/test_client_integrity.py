@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import io
 import json
@@ -185,3 +186,22 @@ def test_bytes_scanned_as_they_arrive_match_a_scan_of_the_file(tmp_path: Path) -
     bad = item(path, sha256=hashlib.sha256(b"other").hexdigest())
     with pytest.raises(IntegrityError, match="sha256"):
         check(scan(path, "sha256"), bad, path.name)
+
+
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_views_of_one_reused_buffer_scan_as_the_same_bytes_would(
+    tmp_path: Path, gzipped: bool
+) -> None:
+    # How parts arrive: each receive overwrites the buffer the last one was read from.
+    path = part(tmp_path, export_like_rows(500))
+    data = gzip.compress(path.read_bytes()) if gzipped else path.read_bytes()
+    buffer = memoryview(bytearray(4096))
+    scanner = Scanner("sha256", gzipped=gzipped)
+    for start in range(0, len(data), len(buffer)):
+        block = data[start : start + len(buffer)]
+        buffer[: len(block)] = block
+        scanner.feed(buffer[: len(block)])
+    expected = Scanner("sha256", gzipped=gzipped)
+    expected.feed(data)
+    assert scanner.result() == expected.result()
+    assert scanner.result().rows == 500

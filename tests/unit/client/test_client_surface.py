@@ -73,6 +73,17 @@ def test_the_pond_command_loads_neither_the_server_stack_nor_what_it_may_never_u
     assert done.stdout.strip() == ""
 
 
+def test_the_entry_point_loads_the_client_or_typer_only_once_it_knows_which() -> None:
+    code = (
+        "import sys, pond.cli.entry\n"
+        "loaded = [m for m, module in sys.modules.items() if module is not None\n"
+        "          and m.split('.')[0] in ('typer', 'httpx', 'pydantic')]\n"
+        "print(','.join(loaded))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == ""
+
+
 def test_tls_is_set_up_only_for_an_https_request(monkeypatch: pytest.MonkeyPatch) -> None:
     import httpx
 

@@ -1,6 +1,6 @@
 // pond console: a little plain JavaScript, no build step.
 // 1. Date-time pickers show the browser's time zone and send UTC.
-// 2. A snapshot page polls its files fragment every second until the export ends.
+// 2. A snapshot page long-polls its files fragment until the export ends.
 // 3. Destructive forms ask for confirmation.
 "use strict";
 
@@ -27,19 +27,23 @@ function pollParts() {
     const parts = region.querySelector("#parts");
     return parts && ["pending", "running"].includes(parts.dataset.state);
   };
+  // The server holds each request until the snapshot changes (or 25 s pass),
+  // so the page asks again at once; after a failure it waits a second.
   const tick = async () => {
     if (!active()) return;
+    let delay = 1000;
     try {
-      const answer = await fetch(region.dataset.poll, { credentials: "same-origin", cache: "no-store" });
+      const answer = await fetch(region.dataset.poll + "?wait=25", { credentials: "same-origin", cache: "no-store" });
       if (answer.ok || answer.status === 401) {
         region.innerHTML = await answer.text();
       }
+      if (answer.ok) delay = 0;
     } catch (err) {
-      // The server may be restarting: try again on the next tick.
+      // The server may be restarting: try again after the delay.
     }
-    if (active()) setTimeout(tick, 1000);
+    if (active()) setTimeout(tick, delay);
   };
-  setTimeout(tick, 1000);
+  tick();
 }
 
 function confirmDangerousForms() {

@@ -1,0 +1,205 @@
+"""Waiting and downloading at once (async client): each part fetched as soon as it is listed.
+
+The same steps as `pond.client.follower`, decided by the same
+`pond.client.listing.Tracker`, with tasks instead of threads: poll with
+details while the export runs, fetch each listed part at once
+(`pond.client.async_download.AsyncDownloader`), stop fetches whose part
+changed, and check every file against the final listing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import httpx
+
+from pond.client.async_download import AsyncDownloader, AsyncLinkBook
+from pond.client.backoff import Backoff
+from pond.client.download import Cancelled
+from pond.client.errors import ClientError, WaitTimeout
+from pond.client.follower import Watch
+from pond.client.listing import (
+    POLL_INTERVAL,
+    Listing,
+    Superseded,
+    Tracker,
+    next_interval,
+    shows_parts_early,
+)
+from pond.client.models import Item, Snapshot
+from pond.client.parts import Part, PartProgress
+from pond.client.protocol import check_finished
+from pond.client.results import Download
+
+Describe = Callable[[], Awaitable[Snapshot]]
+
+
+@dataclass
+class AsyncFetch:
+    """One part being fetched, as a listing showed it."""
+
+    part: Part
+    wanted: str
+    stopped: bool = False
+    task: asyncio.Task[None] | None = None
+
+
+class AsyncListedLinks(AsyncLinkBook):
+    """Fresh links from the latest listing, for parts listed before the export is complete."""
+
+    def __init__(self, first: Snapshot, describe: Describe, tracker: Tracker) -> None:
+        super().__init__(first, lambda href: describe())
+        self._describe = describe
+        self._tracker = tracker
+
+    async def refresh(self, part: Part) -> Item:
+        """`part`'s item in a new listing; `Superseded` when another version took its name."""
+        return self._tracker.fresh_item(await self._describe(), part)
+
+
+class AsyncFollower:
+    """Follows one snapshot into a directory until every part of its final listing is there.
+
+    Part bodies are fetched with `http` (no API auth: the links are signed),
+    `parallel` at a time. One follower follows one snapshot.
+    """
+
+    # Set by `run`: the snapshot's description, its directory's bookkeeping, the caller's hooks.
+    _describe: Describe
+    _tracker: Tracker
+    _watch: Watch
+
+    def __init__(
+        self, http: httpx.AsyncClient, backoff: Backoff, *, fsync: bool = False, parallel: int = 4
+    ) -> None:
+        self._http = http
+        self._backoff = backoff
+        self._fsync = fsync
+        self._slots = asyncio.Semaphore(max(1, parallel))
+        self._fetches: dict[str, AsyncFetch] = {}
+        self._downloader: AsyncDownloader | None = None
+
+    async def run(
+        self, describe: Describe, rest: Describe, tracker: Tracker, watch: Watch
+    ) -> Download:
+        """Follow the snapshot to the end: the verified files of its final listing.
+
+        As `pond.client.follower.Follower.run`, awaited.
+        """
+        self._describe, self._tracker, self._watch = describe, tracker, watch
+        try:
+            first = await describe() if watch.listed_early else await rest()
+            return await self._follow(first, rest)
+        finally:
+            tasks = [f.task for f in self._fetches.values() if f.task is not None]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _follow(self, current: Snapshot, rest: Describe) -> Download:
+        deadline = self._watch.deadline
+        interval = POLL_INTERVAL
+        while True:
+            if self._watch.waiting is not None:
+                self._watch.waiting(current)
+            complete = check_finished(current)
+            listing = self._steer(self._tracker.read(current))
+            if complete:
+                break
+            if shows_parts_early(current) is False:
+                current = await rest()  # no part before the end: wait as for any server
+                continue
+            interval = next_interval(current, interval)
+            await self._pause(time.monotonic() + deadline.clip(interval))
+            if deadline.expired:
+                raise WaitTimeout(
+                    f"snapshot {current.id} is still {current.state} after {deadline.timeout:g}s",
+                    hint=f"wait more with `pond snapshot download {current.id}`",
+                )
+            current = await self._describe()
+        while self._fetches or self._tracker.to_start(listing, ()):
+            if await self._pause(None):  # a fetch failed: fresh links before it starts again
+                listing = self._tracker.read(await self._describe())
+            listing = self._steer(listing)
+        return self._tracker.settle(listing)
+
+    def _steer(self, listing: Listing) -> Listing:
+        """Stop the fetches the listing no longer wants; start those it wants."""
+        fetching = {name: fetch.wanted for name, fetch in self._fetches.items()}
+        for name in self._tracker.to_cancel(listing, fetching):
+            self._fetches[name].stopped = True
+        for part in self._tracker.to_start(listing, fetching):
+            fetch = AsyncFetch(part, listing.wanted[part.name])
+            self._fetches[part.name] = fetch
+            fetch.task = asyncio.create_task(self._fetch(fetch, self._downloader_for(listing)))
+        return listing
+
+    def _downloader_for(self, listing: Listing) -> AsyncDownloader:
+        if self._downloader is None:
+            self._downloader = AsyncDownloader(
+                self._http,
+                AsyncListedLinks(listing.snapshot, self._describe, self._tracker),
+                backoff=self._backoff,
+                progress=self._progress,
+                sync=self._fsync,
+            )
+        return self._downloader
+
+    async def _fetch(self, fetch: AsyncFetch, downloader: AsyncDownloader) -> None:
+        """Bring one listed part to its verified file, unless stopped.
+
+        A stopped fetch ends at its next block (`Cancelled` from the progress
+        hook), never in the middle of a file operation done in a thread.
+        """
+        async with self._slots:
+            if fetch.stopped:
+                raise Cancelled  # stopped while it waited for a slot: touch no file
+            await asyncio.to_thread(self._tracker.prepare, fetch.part, fetch.wanted)
+            try:
+                if fetch.stopped:
+                    raise Cancelled
+                await downloader.fetch(fetch.part)
+            except (Cancelled, Superseded):
+                fetch.part.discard()  # a partial file of a version no longer wanted
+                raise
+
+    def _progress(self, event: PartProgress) -> None:
+        fetch = self._fetches.get(event.name)
+        if fetch is not None and fetch.stopped and not event.finished:
+            raise Cancelled  # ends the fetch from inside its loop, between two blocks
+        if self._watch.progress is not None:
+            self._watch.progress(event)
+
+    async def _pause(self, until: float | None) -> bool:
+        """Reap fetches that end until `until` (None: until one ends); True if one failed."""
+        failed = False
+        while True:
+            tasks = [f.task for f in self._fetches.values() if f.task is not None]
+            left = None if until is None else max(0.0, until - time.monotonic())
+            if not tasks:
+                if left:
+                    await asyncio.sleep(left)
+                return failed
+            await asyncio.wait(tasks, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+            failed = self._reap() or failed
+            if until is None or time.monotonic() >= until:
+                return failed
+
+    def _reap(self) -> bool:
+        """Forget the fetches that ended; True if one failed (raises once failing is final)."""
+        failed = False
+        for name, fetch in list(self._fetches.items()):
+            if fetch.task is None or not fetch.task.done():
+                continue
+            del self._fetches[name]
+            error = fetch.task.exception()
+            if error is None or isinstance(error, Cancelled):
+                continue
+            if not isinstance(error, ClientError):
+                raise error
+            self._tracker.failed(fetch.part, fetch.wanted, error)
+            failed = True
+        return failed

@@ -1,0 +1,223 @@
+"""Waiting and downloading at once (sync client): each part fetched as soon as it is listed.
+
+The snapshot is polled with `?details=true` every `POLL_INTERVAL` while its
+export runs; each part the listing shows finished is fetched at once, in
+worker threads, by the same machinery as `Client.download`
+(`pond.client.download.Downloader`: resumable, verified, renamed into place).
+A fetch whose part changes (the export ran again) is cancelled; when the
+snapshot is complete, every file is checked against the final listing and
+files of parts it does not list are removed (`pond.client.listing`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+import httpx
+
+from pond.client.backoff import Backoff, Deadline
+from pond.client.download import Cancelled, Downloader, LinkBook, ProgressCallback
+from pond.client.errors import ClientError, WaitTimeout
+from pond.client.listing import (
+    POLL_INTERVAL,
+    Listing,
+    Superseded,
+    Tracker,
+    next_interval,
+    shows_parts_early,
+)
+from pond.client.models import Item, Snapshot
+from pond.client.parts import Part, PartProgress
+from pond.client.protocol import check_finished
+from pond.client.results import Download
+
+
+@dataclass
+class Fetch:
+    """One part being fetched, as a listing showed it."""
+
+    part: Part
+    wanted: str
+    stop: threading.Event = field(default_factory=threading.Event)
+    future: Future[None] | None = None
+
+
+class ListedLinks(LinkBook):
+    """Fresh links from the latest listing, for parts listed before the export is complete."""
+
+    def __init__(self, first: Snapshot, describe: Callable[[], Snapshot], tracker: Tracker):
+        super().__init__(first, lambda href: describe())
+        self._describe = describe
+        self._tracker = tracker
+
+    def refresh(self, part: Part) -> Item:
+        """`part`'s item in a new listing; `Superseded` when another version took its name."""
+        return self._tracker.fresh_item(self._describe(), part)
+
+
+@dataclass(frozen=True)
+class Watch:
+    """How one snapshot is followed: what the caller hears, and how long it waits.
+
+    `listed_early`: ask for the parts while the export runs (the server takes
+    `?details=true`); without it the snapshot is waited for as `Client.wait` does.
+    """
+
+    waiting: Callable[[Snapshot], None] | None = None
+    progress: ProgressCallback | None = None
+    listed_early: bool = True
+    deadline: Deadline = field(default_factory=lambda: Deadline(None))
+
+
+class Follower:
+    """Follows one snapshot into a directory until every part of its final listing is there.
+
+    Part bodies are fetched with `http` (no API auth: the links are signed),
+    `parallel` at a time. One follower follows one snapshot.
+    """
+
+    # Set by `run`: the snapshot's description, its directory's bookkeeping, the caller's hooks.
+    _describe: Callable[[], Snapshot]
+    _tracker: Tracker
+    _watch: Watch
+
+    def __init__(
+        self, http: httpx.Client, backoff: Backoff, *, fsync: bool = False, parallel: int = 4
+    ) -> None:
+        self._http = http
+        self._backoff = backoff
+        self._fsync = fsync
+        self._parallel = max(1, parallel)
+        self._fetches: dict[str, Fetch] = {}
+        self._downloader: Downloader | None = None
+
+    def run(
+        self,
+        describe: Callable[[], Snapshot],
+        rest: Callable[[], Snapshot],
+        tracker: Tracker,
+        watch: Watch,
+    ) -> Download:
+        """Follow the snapshot to the end: the verified files of its final listing.
+
+        `describe()` GETs the snapshot with details; `rest()` waits for it the
+        plain way (long-poll or backoff), for a server that lists parts only
+        once the export is complete. Raises what `Client.wait` and
+        `Client.download` raise.
+        """
+        self._describe, self._tracker, self._watch = describe, tracker, watch
+        pool = ThreadPoolExecutor(self._parallel, "pond-download")
+        try:
+            return self._follow(pool, describe() if watch.listed_early else rest(), rest)
+        except BaseException:
+            for fetch in self._fetches.values():
+                fetch.stop.set()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _follow(
+        self, pool: ThreadPoolExecutor, current: Snapshot, rest: Callable[[], Snapshot]
+    ) -> Download:
+        deadline = self._watch.deadline
+        interval = POLL_INTERVAL
+        while True:
+            if self._watch.waiting is not None:
+                self._watch.waiting(current)
+            complete = check_finished(current)
+            listing = self._steer(pool, self._tracker.read(current))
+            if complete:
+                break
+            if shows_parts_early(current) is False:
+                current = rest()  # no part before the end: wait as for any server
+                continue
+            interval = next_interval(current, interval)
+            self._pause(time.monotonic() + deadline.clip(interval))
+            if deadline.expired:
+                raise WaitTimeout(
+                    f"snapshot {current.id} is still {current.state} after {deadline.timeout:g}s",
+                    hint=f"wait more with `pond snapshot download {current.id}`",
+                )
+            current = self._describe()
+        while self._fetches or self._tracker.to_start(listing, ()):
+            if self._pause(None):  # a fetch failed: fresh links before it starts again
+                listing = self._tracker.read(self._describe())
+            listing = self._steer(pool, listing)
+        return self._tracker.settle(listing)
+
+    def _steer(self, pool: ThreadPoolExecutor, listing: Listing) -> Listing:
+        """Cancel the fetches the listing no longer wants; start those it wants."""
+        fetching = {name: fetch.wanted for name, fetch in self._fetches.items()}
+        for name in self._tracker.to_cancel(listing, fetching):
+            self._fetches[name].stop.set()
+        for part in self._tracker.to_start(listing, fetching):
+            fetch = Fetch(part, listing.wanted[part.name])
+            self._fetches[part.name] = fetch
+            fetch.future = pool.submit(self._fetch, fetch, self._downloader_for(listing))
+        return listing
+
+    def _downloader_for(self, listing: Listing) -> Downloader:
+        if self._downloader is None:
+            self._downloader = Downloader(
+                self._http,
+                ListedLinks(listing.snapshot, self._describe, self._tracker),
+                backoff=self._backoff,
+                progress=self._progress,
+                sync=self._fsync,
+            )
+        return self._downloader
+
+    def _fetch(self, fetch: Fetch, downloader: Downloader) -> None:
+        """In a worker thread: bring one listed part to its verified file, unless stopped."""
+        if fetch.stop.is_set():
+            raise Cancelled  # stopped while it waited for a thread: touch no file
+        self._tracker.prepare(fetch.part, fetch.wanted)
+        try:
+            if fetch.stop.is_set():
+                raise Cancelled
+            downloader.fetch(fetch.part)
+        except (Cancelled, Superseded):
+            fetch.part.discard()  # a partial file of a version no longer wanted
+            raise
+
+    def _progress(self, event: PartProgress) -> None:
+        fetch = self._fetches.get(event.name)
+        if fetch is not None and fetch.stop.is_set() and not event.finished:
+            raise Cancelled  # ends the fetch from inside its loop, between two blocks
+        if self._watch.progress is not None:
+            self._watch.progress(event)
+
+    def _pause(self, until: float | None) -> bool:
+        """Reap fetches that end until `until` (None: until one ends); True if one failed."""
+        failed = False
+        while True:
+            futures = [f.future for f in self._fetches.values() if f.future is not None]
+            left = None if until is None else max(0.0, until - time.monotonic())
+            if not futures:
+                if left:
+                    time.sleep(left)
+                return failed
+            wait(futures, timeout=left, return_when=FIRST_COMPLETED)
+            failed = self._reap() or failed
+            if until is None or time.monotonic() >= until:
+                return failed
+
+    def _reap(self) -> bool:
+        """Forget the fetches that ended; True if one failed (raises once failing is final)."""
+        failed = False
+        for name, fetch in list(self._fetches.items()):
+            if fetch.future is None or not fetch.future.done():
+                continue
+            del self._fetches[name]
+            error = fetch.future.exception()
+            if error is None or isinstance(error, Cancelled):
+                continue
+            if not isinstance(error, ClientError):
+                raise error
+            self._tracker.failed(fetch.part, fetch.wanted, error)
+            failed = True
+        return failed

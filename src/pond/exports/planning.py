@@ -1,0 +1,136 @@
+"""Plan an export's parts from a sample of the table, before any row is exported.
+
+The plan reads at most `SAMPLE_PAGES` of the table's pages (`TABLESAMPLE
+SYSTEM`), inside the export's own point-in-time view, and keeps the (time, id)
+keys of the snapshot's rows it finds there. From them it estimates how many
+rows there are and cuts the range into planned ranges of about equal size, as
+many as the export's streams share evenly (a multiple of them), each expected to
+hold `FILL` of `POND_PART_MAX_ROWS` so that an estimate a little low does not
+overflow a part. No index is walked and no row is counted: the streams start
+at once.
+
+The plan only has to be good, not exact: each range is exported with
+`LIMIT POND_PART_MAX_ROWS`, and a range holding more rows than that is cut
+where the limit falls, its remainder becoming the next part (see
+`pond.exports.part_copy`). Parts are therefore exact and never over the limit
+whatever the sample says; a sample that misjudges only costs balance.
+
+Where the table is small enough to be read whole (`SAMPLE_PAGES` pages at
+most), the sample holds every row and the plan is exact: parts of exactly
+`POND_PART_MAX_ROWS` rows, or balanced ones, as below.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from pond.entities import get_entity
+from pond.exports.job import Job, Key, Range
+
+# Most pages a plan reads: 2 MiB, wherever they are in the table.
+SAMPLE_PAGES = 256
+# The same pages for the same table, so that a rerun plans alike.
+SAMPLE_SEED = 0
+# A planned part's share of the limit when its size is an estimate.
+FILL = 0.8
+# A planned part has at least this many sampled keys where the sample is a guess: a
+# sample that overestimates wildly does not plan thousands of tiny parts.
+MIN_SAMPLED_PER_PART = 16
+# Fewer rows than this stay one part, read by one stream.
+SPLIT_MIN_ROWS = 100_000
+# With `max_rows` below this, parts keep exactly `max_rows` rows (where the count is
+# exact), rather than being balanced: small parts keep the count their users expect.
+BALANCE_MIN_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The keys, in order, of the snapshot's rows on the pages read; `fraction` of the
+    table's pages were read (1.0: all of them, so `keys` holds every row)."""
+
+    keys: list[Key]
+    fraction: float
+
+    @property
+    def exact(self) -> bool:
+        return self.fraction >= 1.0
+
+    @property
+    def estimate(self) -> int:
+        """How many rows the snapshot holds, as the sample tells (0: it cannot tell)."""
+        if self.exact:
+            return len(self.keys)
+        return round(len(self.keys) / self.fraction) if self.fraction > 0 else 0
+
+
+def take_sample(conn: psycopg.Connection[Any], job: Job) -> Sample:
+    """Read the sample inside `conn`'s transaction (the export's point-in-time view)."""
+    entity = get_entity(job.entity)
+    row = conn.execute(entity.pages_query()).fetchone()
+    if row is None or not row[1]:
+        # A view cannot be sampled: one planned range, cut into parts as it is exported.
+        return Sample([], 0.0)
+    pages = int(row[0])
+    percent = 100.0 if pages <= SAMPLE_PAGES else 100.0 * SAMPLE_PAGES / pages
+    params = [percent, SAMPLE_SEED, *entity.where_params(job.org_id, job.start, job.end)]
+    keys = [(r[0], r[1]) for r in conn.execute(entity.sample_query(), params)]
+    return Sample(keys, percent / 100.0)
+
+
+def part_count(estimate: int, max_rows: int, streams: int, *, exact: bool) -> int:
+    """How many parts to plan for `estimate` rows.
+
+    Small snapshots stay one part. Parts of at most `max_rows` (`FILL` of it when
+    the estimate is a guess), as few as that allows, rounded up to a multiple of the
+    `streams` so none sits idle at the end; with `max_rows` under
+    `BALANCE_MIN_ROWS`, simply parts of `max_rows` rows.
+    """
+    fill = 1.0 if exact else FILL
+    per_part = max(1.0, max_rows * fill)
+    if max_rows < BALANCE_MIN_ROWS:
+        return max(1, math.ceil(estimate / per_part))
+    if estimate < SPLIT_MIN_ROWS:
+        return 1
+    parts = math.ceil(estimate / per_part)
+    return math.ceil(parts / streams) * streams
+
+
+def boundaries(sample: Sample, max_rows: int, streams: int) -> list[Key]:
+    """The keys where the planned ranges start, the first excepted (in order, distinct)."""
+    keys = sample.keys
+    if not keys:
+        return []
+    estimate = sample.estimate
+    parts = part_count(estimate, max_rows, streams, exact=sample.exact)
+    capped = max(1, len(keys) // MIN_SAMPLED_PER_PART)
+    if not sample.exact and parts > capped:
+        parts = capped
+        per_part = estimate / parts
+    elif max_rows < BALANCE_MIN_ROWS:
+        per_part = max_rows if sample.exact else max(1.0, max_rows * FILL)
+    else:
+        per_part = estimate / parts
+    step = per_part * len(keys) / estimate  # sampled keys per planned part
+    found: list[Key] = []
+    last = 0
+    for i in range(1, parts):
+        at = round(i * step)
+        if at >= len(keys):
+            break
+        if at > last:
+            found.append(keys[at])
+            last = at
+    return found
+
+
+def plan(sample: Sample, max_rows: int, streams: int) -> list[Range]:
+    """The planned ranges: together they cover the snapshot's range exactly once."""
+    starts: list[Key | None] = [None, *boundaries(sample, max_rows, streams)]
+    ends: list[Key | None] = [*starts[1:], None]
+    return [
+        Range(n, after, before) for n, (after, before) in enumerate(zip(starts, ends, strict=True))
+    ]
