@@ -86,3 +86,10 @@ def test_part_counts_are_multiples_of_the_streams_once_split(estimate: int) -> N
     count = part_count(estimate, MAX, 3, exact=False)
     assert count == 1 or count % 3 == 0
     assert count * MAX * planning.FILL >= estimate
+
+
+def test_a_sampled_count_gives_even_small_parts_rather_than_a_short_last_one() -> None:
+    parts = cut(26_990, boundaries(sample_of(26_990, 10), 10_000, 2))
+    assert len(parts) == 4  # parts of 80% of the limit at most, where the count is a guess
+    assert max(parts) - min(parts) <= 2 * 10
+    assert sum(parts) == 26_990

@@ -42,8 +42,9 @@ FILL = 0.8
 MIN_SAMPLED_PER_PART = 16
 # Fewer rows than this stay one part, read by one stream.
 SPLIT_MIN_ROWS = 100_000
-# With `max_rows` below this, parts keep exactly `max_rows` rows (where the count is
-# exact), rather than being balanced: small parts keep the count their users expect.
+# With `max_rows` below this, parts keep exactly `max_rows` rows where the count is
+# exact, rather than being balanced over the streams: small parts keep the count their
+# users expect.
 BALANCE_MIN_ROWS = 100_000
 
 
@@ -110,9 +111,11 @@ def boundaries(sample: Sample, max_rows: int, streams: int) -> list[Key]:
     if not sample.exact and parts > capped:
         parts = capped
         per_part = estimate / parts
-    elif max_rows < BALANCE_MIN_ROWS:
-        per_part = max_rows if sample.exact else max(1.0, max_rows * FILL)
+    elif max_rows < BALANCE_MIN_ROWS and sample.exact:
+        per_part = max_rows
     else:
+        # Even parts: where the count is an estimate, parts of exactly `max_rows` cannot be
+        # cut anyway, and a short last part would only be a part exported alone.
         per_part = estimate / parts
     step = per_part * len(keys) / estimate  # sampled keys per planned part
     found: list[Key] = []
