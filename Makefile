@@ -22,18 +22,22 @@ test: $(STAMP)
 	$(BIN)/ruff format --check src tests
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
+	# The sync client's modules must be what scripts/unasync.py generates from the async ones.
+	$(BIN)/python scripts/unasync.py --check
 	$(BIN)/pytest tests/unit tests/integration tests/acceptance tests/browser
 
-# Lint and type-check only, for a quick loop.
+# Lint and type-check only, and check the generated sync client, for a quick loop.
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
+	$(BIN)/python scripts/unasync.py --check
 
-# Rewrite the sources in the project's format and apply safe lint fixes.
+# Rewrite the sources in the project's format, apply safe lint fixes, regenerate the sync client.
 fmt: $(STAMP)
 	$(BIN)/ruff format src tests
 	$(BIN)/ruff check --fix src tests
+	$(BIN)/python scripts/unasync.py
 
 # Run only the fast unit tests.
 unit: $(STAMP)

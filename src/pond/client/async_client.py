@@ -1,16 +1,19 @@
-"""`AsyncClient`: the POND Snapshots API from asyncio, the same methods as `Client`, awaited.
+"""`AsyncClient`: the POND Snapshots API from Python.
 
-    async with AsyncClient() as pond:
+    async with AsyncClient() as pond:  # credentials from env or profile
         snapshot = await pond.create("2019-03-13T18:00:00Z", "2019-03-28T18:00:00Z")
         snapshot = await pond.wait(snapshot, timeout=3600)
         download = await pond.download(snapshot, Path("out"), parallel=4)
+        for row in download.iter_rows():
+            ...
 
-Every method raises a `pond.client.errors.ClientError` subclass on failure.
+The sync and the async client have the same methods; the async client's are
+awaited. Every method raises a `pond.client.errors.ClientError` subclass on
+failure.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
@@ -20,27 +23,28 @@ from typing import Self
 
 import httpx
 
-from pond.client import protocol
+from pond.client import answers, protocol
+from pond.client.async_concurrency import sleep
 from pond.client.async_download import AsyncDownloader, AsyncLinkBook
 from pond.client.async_follower import AsyncFollower
+from pond.client.async_wire import AsyncPartsHttp, default_transport
 from pond.client.auth import ClientCredentialsAuth, Token, cache_dir_for
 from pond.client.backoff import Backoff, Deadline, next_delay, poll_delay
-from pond.client.client import USER_AGENT, SnapshotRef
 from pond.client.config import ClientConfig, Secret, resolve
-from pond.client.download import ProgressCallback
-from pond.client.errors import WaitTimeout
-from pond.client.follower import Watch
+from pond.client.errors import UsageError, WaitTimeout
 from pond.client.ledger import drop_superseded
-from pond.client.listing import Tracker
-from pond.client.models import Snapshot
-from pond.client.parts import plan
-from pond.client.protocol import Call
+from pond.client.listing import Tracker, Watch
+from pond.client.models import Snapshot, SnapshotRef
+from pond.client.parts import ProgressCallback, plan
+from pond.client.protocol import USER_AGENT, Call
 from pond.client.results import Download
 
 
 class AsyncClient:
-    """An asyncio client; safe to share between tasks of one loop. Close it, or use `async with`.
+    """A client of the API. Close it, or use `async with`.
 
+    One client may be shared: by the threads of a program (sync client), or
+    by the tasks of one event loop (async client).
     Credentials and endpoints resolve as `pond.client.config.resolve` says,
     unless a whole `config` is given. `token_cache` keeps tokens on disk
     (True: the user's cache directory, or a directory of your choice).
@@ -80,14 +84,16 @@ class AsyncClient:
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             headers={"User-Agent": USER_AGENT},
-            transport=transport,
+            transport=transport or default_transport(),
         )
+        self._parts = AsyncPartsHttp(self._http, chosen=transport is not None)
 
     def __repr__(self) -> str:
         return f"AsyncClient(api_url={self.config.api_url!r}, client_id={self.config.client_id!r})"
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        await self._parts.aclose()
 
     async def __aenter__(self) -> Self:
         return self
@@ -103,9 +109,9 @@ class AsyncClient:
     async def token(self) -> Token:
         """A valid access token (from the cache, or fetched now)."""
         try:
-            return await self._auth.fetch_async(self._http)
+            return await self._auth.afetch(self._http)
         except httpx.TransportError as error:
-            raise protocol.unreachable(self.config.token_url, error) from None
+            raise answers.unreachable(self.config.token_url, error) from None
 
     async def _send(self, call: Call) -> httpx.Response:
         """Send `call` with the token, retrying transient failures with backoff."""
@@ -122,7 +128,7 @@ class AsyncClient:
                 )
             except httpx.TransportError as error:
                 if attempt >= self._retries or not protocol.retry_error(call, error):
-                    raise protocol.unreachable(call.url, error) from None
+                    raise answers.unreachable(call.url, error) from None
                 delay = next_delay(self._backoff, attempt, None)
             else:
                 pause = protocol.resend_delay(call, response, attempt, self._retries, self._backoff)
@@ -130,7 +136,7 @@ class AsyncClient:
                     return response
                 delay = pause
             attempt += 1
-            await asyncio.sleep(delay)
+            await sleep(delay)
 
     async def _describe(self, href: str, wait: float | None = None) -> httpx.Response:
         """`GET href` with the extensions this server takes (details, and a long-poll `wait`)."""
@@ -146,8 +152,6 @@ class AsyncClient:
                 return response
 
     def _href(self, snapshot: SnapshotRef) -> str:
-        if isinstance(snapshot, Snapshot):
-            return snapshot.href
         return protocol.snapshot_href(self.config.api_url, snapshot)
 
     async def create(
@@ -173,7 +177,7 @@ class AsyncClient:
             extra,
             idempotency_key or protocol.new_idempotency_key(),
         )
-        return protocol.read_created(await self._send(call))
+        return answers.read_created(await self._send(call))
 
     async def get(self, snapshot: SnapshotRef) -> Snapshot:
         """The snapshot as the server describes it now (links freshly signed when complete).
@@ -181,7 +185,7 @@ class AsyncClient:
         `snapshot` is a `Snapshot`, an href or an id. Raises `SnapshotNotFound`,
         `SnapshotExpired`.
         """
-        return protocol.read_snapshot(await self._describe(self._href(snapshot)))
+        return answers.read_snapshot(await self._describe(self._href(snapshot)))
 
     async def iter_snapshots(
         self,
@@ -205,7 +209,7 @@ class AsyncClient:
             page_size=page_size,
         )
         while url is not None:
-            snapshots, url = protocol.read_page(await self._send(protocol.list_call(url)))
+            snapshots, url = answers.read_page(await self._send(protocol.list_call(url)))
             for snapshot in snapshots:
                 yield snapshot
 
@@ -219,10 +223,16 @@ class AsyncClient:
     ) -> list[Snapshot]:
         """At most `limit` (default: all) of the client's snapshots, newest first.
 
-        Filters as `iter_snapshots`; `NotOffered` when the server has no list.
+        Filters as `iter_snapshots`; `NotOffered` when the server has no list,
+        `UsageError` for a negative `limit` (0 gives none, without a request).
         """
+        if limit is not None and limit < 0:
+            raise UsageError(
+                f"a list holds at most `limit` snapshots, which cannot be {limit}",
+                hint="give a limit of 0 or more, or none for all",
+            )
         found: list[Snapshot] = []
-        if limit is not None and limit <= 0:
+        if limit == 0:
             return found
         async for snapshot in self.iter_snapshots(
             state=state,
@@ -237,7 +247,7 @@ class AsyncClient:
 
     async def delete(self, snapshot: SnapshotRef) -> None:
         """Delete a snapshot and its files, when the server offers it (`NotOffered` otherwise)."""
-        protocol.read_deleted(await self._send(protocol.delete_call(self._href(snapshot))))
+        answers.read_deleted(await self._send(protocol.delete_call(self._href(snapshot))))
 
     async def wait(
         self,
@@ -268,10 +278,10 @@ class AsyncClient:
                 asked = None
             started = time.monotonic()
             response = await self._describe(href, asked)
-            current = protocol.read_snapshot(response)
+            current = answers.read_snapshot(response)
             if progress is not None:
                 progress(current)
-            if protocol.check_finished(current):
+            if answers.check_finished(current):
                 return current
             held = protocol.long_poll_held(asked, time.monotonic() - started, previous, current)
             previous = current.state
@@ -283,7 +293,7 @@ class AsyncClient:
                     f"snapshot {current.id} is still {current.state} after {timeout:g}s",
                     hint=f"wait more with `pond snapshot wait {current.id}`",
                 )
-            await asyncio.sleep(delay)
+            await sleep(delay)
             attempt += 1
 
     async def download(
@@ -308,7 +318,7 @@ class AsyncClient:
         parts = plan(current, directory, replace=replace)
         drop_superseded(directory, current, parts)
         downloader = AsyncDownloader(
-            self._http,
+            self._parts.client(),
             AsyncLinkBook(current, self.get),
             backoff=self._backoff,
             progress=progress,
@@ -329,18 +339,20 @@ class AsyncClient:
         replace: bool = False,
     ) -> Download:
         """`wait` and `download` in one, each part fetched as soon as the server lists it
-        finished (pond, asked for details; see `pond.client.follower`). `waiting` gets every
-        description polled. Raises what `wait` and `download` raise."""
+        finished (pond, asked for details; see `pond.client.async_follower`). `waiting` gets
+        every description polled. Raises what `wait` and `download` raise."""
         href = self._href(snapshot)
         deadline = Deadline(timeout)
 
         async def describe() -> Snapshot:
-            return protocol.read_snapshot(await self._describe(href))
+            return answers.read_snapshot(await self._describe(href))
 
         async def rest() -> Snapshot:
             return await self.wait(href, timeout=deadline.remaining(), progress=waiting)
 
-        follower = AsyncFollower(self._http, self._backoff, fsync=self._fsync, parallel=parallel)
+        follower = AsyncFollower(
+            self._parts.client(), self._backoff, fsync=self._fsync, parallel=parallel
+        )
         return await follower.run(
             describe,
             rest,

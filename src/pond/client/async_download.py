@@ -1,23 +1,43 @@
-"""Parallel, resumable part downloads for the async client (tasks over one httpx.AsyncClient).
+"""Parallel, resumable part downloads: `AsyncDownloader` fetches the parts of a snapshot.
 
-The same steps as `pond.client.download`, decided by the same `pond.client.parts`:
-stream to `.part`, continue with `Range`, fresh links on 403, verify, rename.
-Verification reads the whole file, so it runs in a worker thread; chunk writes
-are small and go straight to the file.
+Each part streams to its `.part` file; a cut connection or a 5xx is retried
+with backoff from the bytes on disk (`Range`); a refused link (403) makes the
+client fetch the snapshot again for fresh links; a finished part is verified
+and renamed into place. The first error stops the other parts, whose partial
+files stay for the next run. What each answer means is decided, without I/O,
+by `pond.client.parts`; the parts run concurrently as `AsyncWorkers` run them.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 
 import httpx
 
+from pond.client.async_concurrency import (
+    CHECK_WHILE_WRITING,
+    AsyncEvent,
+    AsyncLock,
+    AsyncWorkers,
+    run_blocking,
+    wait_all,
+)
+from pond.client.async_wire import blocks
 from pond.client.backoff import Backoff, next_delay
-from pond.client.download import PART_HEADERS, ProgressCallback
 from pond.client.errors import ClientError, IntegrityError
 from pond.client.models import Item, Snapshot
-from pond.client.parts import Part, PartProgress, PartWriter, Step, Tally, decide, fresh_item
+from pond.client.parts import (
+    PART_HEADERS,
+    Cancelled,
+    Part,
+    PartProgress,
+    PartWriter,
+    ProgressCallback,
+    Step,
+    Tally,
+    decide,
+    fresh_item,
+)
 
 
 class AsyncLinkBook:
@@ -26,7 +46,7 @@ class AsyncLinkBook:
     def __init__(self, snapshot: Snapshot, get: Callable[[str], Awaitable[Snapshot]]) -> None:
         self._snapshot = snapshot
         self._get = get
-        self._lock = asyncio.Lock()
+        self._lock = AsyncLock()
 
     async def refresh(self, part: Part) -> Item:
         """A newer item for `part`; asks the server only if no other part already did."""
@@ -55,30 +75,35 @@ class AsyncDownloader:
         self._backoff = backoff
         self._progress = progress
         self._sync = sync  # fsync each part before it is renamed into place
+        self._cancel = AsyncEvent()
 
     async def run(self, parts: list[Part], parallel: int) -> None:
-        """Fetch every part, `parallel` at a time; the first error cancels the others."""
-        slots = asyncio.Semaphore(max(1, parallel))
-
-        async def fetch_one(part: Part) -> None:
-            async with slots:
+        """Fetch every part, `parallel` at a time; raises the first part's error."""
+        if parallel <= 1 or len(parts) <= 1:
+            for part in parts:
                 await self.fetch(part)
-
-        try:
-            async with asyncio.TaskGroup() as group:
-                for part in parts:
-                    group.create_task(fetch_one(part))
-        except* Exception as errors:  # the first failure, as the sync downloader raises it
-            raise errors.exceptions[0] from None
+            return
+        async with AsyncWorkers(min(parallel, len(parts)), "pond-download") as workers:
+            jobs = [workers.start(self.fetch, part) for part in parts]
+            try:
+                await wait_all(jobs)
+            except BaseException:
+                self._cancel.set()
+                raise
 
     def _report(self, part: Part, done: int, finished: bool = False) -> None:
         if self._progress is not None:
             self._progress(PartProgress(part.name, done, part.item.size, finished))
 
+    def _check(self) -> None:
+        if self._cancel.is_set():
+            raise Cancelled
+
     async def fetch(self, part: Part) -> None:
         """Bring `part` to its verified final file; raises a `ClientError` when it cannot."""
         tally = Tally(part.name)
         while True:
+            self._check()
             if part.is_done():
                 part.discard()
                 self._report(part, part.item.size or part.final.stat().st_size, finished=True)
@@ -94,7 +119,7 @@ class AsyncDownloader:
                 tally.progressed()
             if step is Step.COMPLETE:
                 try:
-                    await asyncio.to_thread(part.commit)
+                    await run_blocking(part.commit)
                 except IntegrityError as error:
                     tally.restarted(error)
                     continue
@@ -108,7 +133,7 @@ class AsyncDownloader:
                 tally.restarted(ClientError(f"part {part.name}: the server's ranges do not fit"))
             elif step is Step.RETRY:
                 attempt = tally.failed("connection failed or the server answered an error")
-                await asyncio.sleep(next_delay(self._backoff, attempt, delay))
+                await self._cancel.wait(next_delay(self._backoff, attempt, delay))
 
     async def _attempt(self, part: Part) -> tuple[Step, float | None]:
         """One request for the rest of `part`: what happened, and the server's asked delay."""
@@ -120,9 +145,12 @@ class AsyncDownloader:
                 decision = decide(part, response.status_code, response.headers)
                 if decision.step is not Step.WRITE:
                     return decision.step, decision.server_delay
-                with PartWriter(part, decision.offset, sync=self._sync) as out:
-                    async for chunk in response.aiter_raw():
-                        out.write(chunk)
+                with PartWriter(
+                    part, decision.offset, check=CHECK_WHILE_WRITING, sync=self._sync
+                ) as out:
+                    async for block in blocks(response):
+                        self._check()
+                        out.write(block)
                         self._report(part, out.written)
         except httpx.TransportError:
             return Step.RETRY, None

@@ -1,37 +1,45 @@
-"""Waiting and downloading at once (async client): each part fetched as soon as it is listed.
+"""Waiting and downloading at once: each part fetched as soon as it is listed.
 
-The same steps as `pond.client.follower`, decided by the same
-`pond.client.listing.Tracker`, with tasks instead of threads: poll with
-details while the export runs, fetch each listed part at once
-(`pond.client.async_download.AsyncDownloader`), stop fetches whose part
-changed, and check every file against the final listing.
+The snapshot is polled with `?details=true` every `POLL_INTERVAL` while its
+export runs; each part the listing shows finished is fetched at once, by the
+same machinery as a plain download (`AsyncDownloader`: resumable, verified,
+renamed into place), `parallel` at a time (`AsyncWorkers`). A fetch whose
+part changes (the export ran again) is stopped; when the snapshot is complete,
+every file is checked against the final listing and files of parts it does
+not list are removed (`pond.client.listing.Tracker` decides all of this).
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
+from pond.client.answers import check_finished
+from pond.client.async_concurrency import (
+    AsyncEvent,
+    AsyncJob,
+    AsyncWorkers,
+    run_blocking,
+    sleep,
+    wait_any,
+)
 from pond.client.async_download import AsyncDownloader, AsyncLinkBook
 from pond.client.backoff import Backoff
-from pond.client.download import Cancelled
 from pond.client.errors import ClientError, WaitTimeout
-from pond.client.follower import Watch
 from pond.client.listing import (
     POLL_INTERVAL,
     Listing,
     Superseded,
     Tracker,
+    Watch,
     next_interval,
     shows_parts_early,
 )
 from pond.client.models import Item, Snapshot
-from pond.client.parts import Part, PartProgress
-from pond.client.protocol import check_finished
+from pond.client.parts import Cancelled, Part, PartProgress
 from pond.client.results import Download
 
 Describe = Callable[[], Awaitable[Snapshot]]
@@ -43,8 +51,8 @@ class AsyncFetch:
 
     part: Part
     wanted: str
-    stopped: bool = False
-    task: asyncio.Task[None] | None = None
+    stop: AsyncEvent = field(default_factory=AsyncEvent)
+    job: AsyncJob | None = None
 
 
 class AsyncListedLinks(AsyncLinkBook):
@@ -67,10 +75,12 @@ class AsyncFollower:
     `parallel` at a time. One follower follows one snapshot.
     """
 
-    # Set by `run`: the snapshot's description, its directory's bookkeeping, the caller's hooks.
+    # Set by `run`: the snapshot's description, its directory's bookkeeping, the caller's
+    # hooks, and what runs the fetches.
     _describe: Describe
     _tracker: Tracker
     _watch: Watch
+    _workers: AsyncWorkers
 
     def __init__(
         self, http: httpx.AsyncClient, backoff: Backoff, *, fsync: bool = False, parallel: int = 4
@@ -78,7 +88,7 @@ class AsyncFollower:
         self._http = http
         self._backoff = backoff
         self._fsync = fsync
-        self._slots = asyncio.Semaphore(max(1, parallel))
+        self._parallel = max(1, parallel)
         self._fetches: dict[str, AsyncFetch] = {}
         self._downloader: AsyncDownloader | None = None
 
@@ -87,17 +97,21 @@ class AsyncFollower:
     ) -> Download:
         """Follow the snapshot to the end: the verified files of its final listing.
 
-        As `pond.client.follower.Follower.run`, awaited.
+        `describe()` GETs the snapshot with details; `rest()` waits for it the
+        plain way (long-poll or backoff), for a server that lists parts only
+        once the export is complete. Raises what `AsyncClient.wait` and
+        `AsyncClient.download` raise.
         """
         self._describe, self._tracker, self._watch = describe, tracker, watch
-        try:
-            first = await describe() if watch.listed_early else await rest()
-            return await self._follow(first, rest)
-        finally:
-            tasks = [f.task for f in self._fetches.values() if f.task is not None]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        self._workers = AsyncWorkers(self._parallel, "pond-download")
+        async with self._workers:
+            try:
+                first = await describe() if watch.listed_early else await rest()
+                return await self._follow(first, rest)
+            except BaseException:
+                for fetch in self._fetches.values():
+                    fetch.stop.set()
+                raise
 
     async def _follow(self, current: Snapshot, rest: Describe) -> Download:
         deadline = self._watch.deadline
@@ -130,11 +144,11 @@ class AsyncFollower:
         """Stop the fetches the listing no longer wants; start those it wants."""
         fetching = {name: fetch.wanted for name, fetch in self._fetches.items()}
         for name in self._tracker.to_cancel(listing, fetching):
-            self._fetches[name].stopped = True
+            self._fetches[name].stop.set()
         for part in self._tracker.to_start(listing, fetching):
             fetch = AsyncFetch(part, listing.wanted[part.name])
             self._fetches[part.name] = fetch
-            fetch.task = asyncio.create_task(self._fetch(fetch, self._downloader_for(listing)))
+            fetch.job = self._workers.start(self._fetch, fetch, self._downloader_for(listing))
         return listing
 
     def _downloader_for(self, listing: Listing) -> AsyncDownloader:
@@ -152,23 +166,22 @@ class AsyncFollower:
         """Bring one listed part to its verified file, unless stopped.
 
         A stopped fetch ends at its next block (`Cancelled` from the progress
-        hook), never in the middle of a file operation done in a thread.
+        hook), never in the middle of a file operation.
         """
-        async with self._slots:
-            if fetch.stopped:
-                raise Cancelled  # stopped while it waited for a slot: touch no file
-            await asyncio.to_thread(self._tracker.prepare, fetch.part, fetch.wanted)
-            try:
-                if fetch.stopped:
-                    raise Cancelled
-                await downloader.fetch(fetch.part)
-            except (Cancelled, Superseded):
-                fetch.part.discard()  # a partial file of a version no longer wanted
-                raise
+        if fetch.stop.is_set():
+            raise Cancelled  # stopped while it waited for its turn: touch no file
+        await run_blocking(self._tracker.prepare, fetch.part, fetch.wanted)
+        try:
+            if fetch.stop.is_set():
+                raise Cancelled
+            await downloader.fetch(fetch.part)
+        except (Cancelled, Superseded):
+            fetch.part.discard()  # a partial file of a version no longer wanted
+            raise
 
     def _progress(self, event: PartProgress) -> None:
         fetch = self._fetches.get(event.name)
-        if fetch is not None and fetch.stopped and not event.finished:
+        if fetch is not None and fetch.stop.is_set() and not event.finished:
             raise Cancelled  # ends the fetch from inside its loop, between two blocks
         if self._watch.progress is not None:
             self._watch.progress(event)
@@ -177,13 +190,13 @@ class AsyncFollower:
         """Reap fetches that end until `until` (None: until one ends); True if one failed."""
         failed = False
         while True:
-            tasks = [f.task for f in self._fetches.values() if f.task is not None]
+            jobs = [f.job for f in self._fetches.values() if f.job is not None]
             left = None if until is None else max(0.0, until - time.monotonic())
-            if not tasks:
+            if not jobs:
                 if left:
-                    await asyncio.sleep(left)
+                    await sleep(left)
                 return failed
-            await asyncio.wait(tasks, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+            await wait_any(jobs, left)
             failed = self._reap() or failed
             if until is None or time.monotonic() >= until:
                 return failed
@@ -192,10 +205,10 @@ class AsyncFollower:
         """Forget the fetches that ended; True if one failed (raises once failing is final)."""
         failed = False
         for name, fetch in list(self._fetches.items()):
-            if fetch.task is None or not fetch.task.done():
+            if fetch.job is None or not fetch.job.done():
                 continue
             del self._fetches[name]
-            error = fetch.task.exception()
+            error = fetch.job.exception()
             if error is None or isinstance(error, Cancelled):
                 continue
             if not isinstance(error, ClientError):

@@ -270,7 +270,7 @@ class ClientCredentialsAuth(httpx.Auth):
             if response.status_code != 401 or attempt == 1:
                 return
 
-    def fetch_sync(self, http: httpx.Client) -> Token:
+    def fetch(self, http: httpx.Client) -> Token:
         """A usable token, fetched with `http` when the cache has none (for `pond token`)."""
         with self._thread_lock:
             token = self._usable()
@@ -279,7 +279,7 @@ class ClientCredentialsAuth(httpx.Auth):
                 token = self._accept(http.send(token_request(self._config, timeout)))
             return token
 
-    async def fetch_async(self, http: httpx.AsyncClient) -> Token:
+    async def afetch(self, http: httpx.AsyncClient) -> Token:
         """A usable token, fetched with `http` when the cache has none."""
         async with self._task_lock:
             token = self._usable()

@@ -1,85 +1,52 @@
-"""`Client`: the POND Snapshots API from synchronous Python.
+# Generated from src/pond/client/async_client.py by scripts/unasync.py: do not edit.
+# Change the async module, then run `python scripts/unasync.py`.
+"""`Client`: the POND Snapshots API from Python.
 
-    with Client() as pond:                       # credentials from env or profile
+    with Client() as pond:  # credentials from env or profile
         snapshot = pond.create("2019-03-13T18:00:00Z", "2019-03-28T18:00:00Z")
         snapshot = pond.wait(snapshot, timeout=3600)
         download = pond.download(snapshot, Path("out"), parallel=4)
         for row in download.iter_rows():
             ...
 
-Every method raises a `pond.client.errors.ClientError` subclass on failure.
+The sync and the async client have the same methods; the async client's are
+awaited. Every method raises a `pond.client.errors.ClientError` subclass on
+failure.
 """
 
 from __future__ import annotations
 
-import itertools
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Self
-from urllib.request import getproxies
 
 import httpx
 
-from pond.client import protocol
+from pond.client import answers, protocol
 from pond.client.auth import ClientCredentialsAuth, Token, cache_dir_for
 from pond.client.backoff import Backoff, Deadline, next_delay, poll_delay
+from pond.client.concurrency import sleep
 from pond.client.config import ClientConfig, Secret, resolve
-from pond.client.download import Downloader, LinkBook, ProgressCallback
-from pond.client.errors import WaitTimeout
-from pond.client.follower import Follower, Watch
+from pond.client.download import Downloader, LinkBook
+from pond.client.errors import UsageError, WaitTimeout
+from pond.client.follower import Follower
 from pond.client.ledger import drop_superseded
-from pond.client.listing import Tracker
-from pond.client.models import Snapshot
-from pond.client.parts import plan
-from pond.client.protocol import Call
+from pond.client.listing import Tracker, Watch
+from pond.client.models import Snapshot, SnapshotRef
+from pond.client.parts import ProgressCallback, plan
+from pond.client.protocol import USER_AGENT, Call
 from pond.client.results import Download
-from pond.client.wire import PartTransport
-
-USER_AGENT = "pond-client"
-SnapshotRef = Snapshot | str
-
-
-class TlsOnDemand(httpx.BaseTransport):
-    """httpx's own transport, whose certificates are loaded at the first https request.
-
-    Loading them takes tens of milliseconds, which a command talking to an
-    http:// server (a `pond serve` nearby) never needs to spend.
-    """
-
-    def __init__(self) -> None:
-        self._plain = httpx.HTTPTransport(verify=False)  # for http:// URLs only: no TLS
-        self._secure: httpx.HTTPTransport | None = None
-        self._lock = threading.Lock()
-
-    def _for(self, request: httpx.Request) -> httpx.HTTPTransport:
-        if request.url.scheme != "https":
-            return self._plain
-        with self._lock:
-            if self._secure is None:
-                self._secure = httpx.HTTPTransport()
-            return self._secure
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        return self._for(request).handle_request(request)
-
-    def close(self) -> None:
-        self._plain.close()
-        if self._secure is not None:
-            self._secure.close()
-
-
-def default_transport() -> httpx.BaseTransport | None:
-    """`TlsOnDemand`, unless the environment names proxies (httpx then sets them up itself)."""
-    return None if getproxies() else TlsOnDemand()
+from pond.client.wire import PartsHttp, default_transport
 
 
 class Client:
-    """A synchronous client; safe to share between threads. Close it, or use `with`.
+    """A client of the API. Close it, or use `with`.
 
+    One client may be shared: by the threads of a program (sync client), or
+    by the tasks of one event loop (async client).
     Credentials and endpoints resolve as `pond.client.config.resolve` says,
     unless a whole `config` is given. `token_cache` keeps tokens on disk
     (True: the user's cache directory, or a directory of your choice).
@@ -116,38 +83,19 @@ class Client:
         self._fsync = fsync
         self._backoff = backoff or Backoff()
         self._extensions = protocol.Extensions.for_api(self.config.hosted)
-        self._http_timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
         self._http = httpx.Client(
-            timeout=self._http_timeout,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             headers={"User-Agent": USER_AGENT},
             transport=transport or default_transport(),
         )
-        # Part bodies go through `PartTransport`, unless the caller chose the transport
-        # or proxies are set (httpx's own transport knows them): then through `_http`.
-        self._own_parts_transport = transport is None and not getproxies()
-        self._parts_http: httpx.Client | None = None
-        self._parts_lock = threading.Lock()
+        self._parts = PartsHttp(self._http, chosen=transport is not None)
 
     def __repr__(self) -> str:
         return f"Client(api_url={self.config.api_url!r}, client_id={self.config.client_id!r})"
 
     def close(self) -> None:
         self._http.close()
-        if self._parts_http is not None:
-            self._parts_http.close()
-
-    def _for_parts(self) -> httpx.Client:
-        """The HTTP client that fetches part bodies from their signed links."""
-        if not self._own_parts_transport:
-            return self._http
-        with self._parts_lock:
-            if self._parts_http is None:
-                self._parts_http = httpx.Client(
-                    timeout=self._http_timeout,
-                    headers={"User-Agent": USER_AGENT},
-                    transport=PartTransport(),
-                )
-            return self._parts_http
+        self._parts.close()
 
     def __enter__(self) -> Self:
         return self
@@ -163,9 +111,9 @@ class Client:
     def token(self) -> Token:
         """A valid access token (from the cache, or fetched now)."""
         try:
-            return self._auth.fetch_sync(self._http)
+            return self._auth.fetch(self._http)
         except httpx.TransportError as error:
-            raise protocol.unreachable(self.config.token_url, error) from None
+            raise answers.unreachable(self.config.token_url, error) from None
 
     def _send(self, call: Call) -> httpx.Response:
         """Send `call` with the token, retrying transient failures with backoff."""
@@ -178,11 +126,11 @@ class Client:
                     data=call.data,
                     headers=call.headers,
                     auth=self._auth,
-                    timeout=self._timeout(call),
+                    timeout=protocol.timeout_for(call, self._http.timeout),
                 )
             except httpx.TransportError as error:
                 if attempt >= self._retries or not protocol.retry_error(call, error):
-                    raise protocol.unreachable(call.url, error) from None
+                    raise answers.unreachable(call.url, error) from None
                 delay = next_delay(self._backoff, attempt, None)
             else:
                 pause = protocol.resend_delay(call, response, attempt, self._retries, self._backoff)
@@ -190,10 +138,7 @@ class Client:
                     return response
                 delay = pause
             attempt += 1
-            time.sleep(delay)
-
-    def _timeout(self, call: Call) -> httpx.Timeout:
-        return protocol.timeout_for(call, self._http.timeout)
+            sleep(delay)
 
     def _describe(self, href: str, wait: float | None = None) -> httpx.Response:
         """`GET href` with the extensions this server takes (details, and a long-poll `wait`)."""
@@ -209,8 +154,6 @@ class Client:
                 return response
 
     def _href(self, snapshot: SnapshotRef) -> str:
-        if isinstance(snapshot, Snapshot):
-            return snapshot.href
         return protocol.snapshot_href(self.config.api_url, snapshot)
 
     def create(
@@ -236,7 +179,7 @@ class Client:
             extra,
             idempotency_key or protocol.new_idempotency_key(),
         )
-        return protocol.read_created(self._send(call))
+        return answers.read_created(self._send(call))
 
     def get(self, snapshot: SnapshotRef) -> Snapshot:
         """The snapshot as the server describes it now (links freshly signed when complete).
@@ -244,7 +187,7 @@ class Client:
         `snapshot` is a `Snapshot`, an href or an id. Raises `SnapshotNotFound`,
         `SnapshotExpired`.
         """
-        return protocol.read_snapshot(self._describe(self._href(snapshot)))
+        return answers.read_snapshot(self._describe(self._href(snapshot)))
 
     def iter_snapshots(
         self,
@@ -268,8 +211,9 @@ class Client:
             page_size=page_size,
         )
         while url is not None:
-            snapshots, url = protocol.read_page(self._send(protocol.list_call(url)))
-            yield from snapshots
+            snapshots, url = answers.read_page(self._send(protocol.list_call(url)))
+            for snapshot in snapshots:
+                yield snapshot
 
     def list(
         self,
@@ -281,19 +225,31 @@ class Client:
     ) -> list[Snapshot]:
         """At most `limit` (default: all) of the client's snapshots, newest first.
 
-        Filters as `iter_snapshots`; `NotOffered` when the server has no list.
+        Filters as `iter_snapshots`; `NotOffered` when the server has no list,
+        `UsageError` for a negative `limit` (0 gives none, without a request).
         """
-        found = self.iter_snapshots(
+        if limit is not None and limit < 0:
+            raise UsageError(
+                f"a list holds at most `limit` snapshots, which cannot be {limit}",
+                hint="give a limit of 0 or more, or none for all",
+            )
+        found: list[Snapshot] = []
+        if limit == 0:
+            return found
+        for snapshot in self.iter_snapshots(
             state=state,
             created_after=created_after,
             created_before=created_before,
             page_size=limit,
-        )
-        return [*itertools.islice(found, limit)]
+        ):
+            found.append(snapshot)
+            if limit is not None and len(found) >= limit:
+                break
+        return found
 
     def delete(self, snapshot: SnapshotRef) -> None:
         """Delete a snapshot and its files, when the server offers it (`NotOffered` otherwise)."""
-        protocol.read_deleted(self._send(protocol.delete_call(self._href(snapshot))))
+        answers.read_deleted(self._send(protocol.delete_call(self._href(snapshot))))
 
     def wait(
         self,
@@ -324,10 +280,10 @@ class Client:
                 asked = None
             started = time.monotonic()
             response = self._describe(href, asked)
-            current = protocol.read_snapshot(response)
+            current = answers.read_snapshot(response)
             if progress is not None:
                 progress(current)
-            if protocol.check_finished(current):
+            if answers.check_finished(current):
                 return current
             held = protocol.long_poll_held(asked, time.monotonic() - started, previous, current)
             previous = current.state
@@ -339,7 +295,7 @@ class Client:
                     f"snapshot {current.id} is still {current.state} after {timeout:g}s",
                     hint=f"wait more with `pond snapshot wait {current.id}`",
                 )
-            time.sleep(delay)
+            sleep(delay)
             attempt += 1
 
     def download(
@@ -364,7 +320,7 @@ class Client:
         parts = plan(current, directory, replace=replace)
         drop_superseded(directory, current, parts)
         downloader = Downloader(
-            self._for_parts(),
+            self._parts.client(),
             LinkBook(current, self.get),
             backoff=self._backoff,
             progress=progress,
@@ -385,14 +341,23 @@ class Client:
         replace: bool = False,
     ) -> Download:
         """`wait` and `download` in one, each part fetched as soon as the server lists it
-        finished (pond, asked for details; see `pond.client.follower`). `waiting` gets every
-        description polled. Raises what `wait` and `download` raise."""
+        finished (pond, asked for details; see `pond.client.follower`). `waiting` gets
+        every description polled. Raises what `wait` and `download` raise."""
         href = self._href(snapshot)
         deadline = Deadline(timeout)
-        follower = Follower(self._for_parts(), self._backoff, fsync=self._fsync, parallel=parallel)
+
+        def describe() -> Snapshot:
+            return answers.read_snapshot(self._describe(href))
+
+        def rest() -> Snapshot:
+            return self.wait(href, timeout=deadline.remaining(), progress=waiting)
+
+        follower = Follower(
+            self._parts.client(), self._backoff, fsync=self._fsync, parallel=parallel
+        )
         return follower.run(
-            lambda: protocol.read_snapshot(self._describe(href)),
-            lambda: self.wait(href, timeout=deadline.remaining(), progress=waiting),
+            describe,
+            rest,
             Tracker(directory, replace=replace),
             Watch(waiting, progress, listed_early=self._extensions.details, deadline=deadline),
         )

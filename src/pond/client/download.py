@@ -1,32 +1,45 @@
-"""Parallel, resumable part downloads for the sync client (threads over one httpx.Client).
+# Generated from src/pond/client/async_download.py by scripts/unasync.py: do not edit.
+# Change the async module, then run `python scripts/unasync.py`.
+"""Parallel, resumable part downloads: `Downloader` fetches the parts of a snapshot.
 
 Each part streams to its `.part` file; a cut connection or a 5xx is retried
 with backoff from the bytes on disk (`Range`); a refused link (403) makes the
 client fetch the snapshot again for fresh links; a finished part is verified
 and renamed into place. The first error stops the other parts, whose partial
-files stay for the next run.
+files stay for the next run. What each answer means is decided, without I/O,
+by `pond.client.parts`; the parts run concurrently as `Workers` run them.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import httpx
 
 from pond.client.backoff import Backoff, next_delay
+from pond.client.concurrency import (
+    CHECK_WHILE_WRITING,
+    Event,
+    Lock,
+    Workers,
+    run_blocking,
+    wait_all,
+)
 from pond.client.errors import ClientError, IntegrityError
 from pond.client.models import Item, Snapshot
-from pond.client.parts import Part, PartProgress, PartWriter, Step, Tally, decide, fresh_item
+from pond.client.parts import (
+    PART_HEADERS,
+    Cancelled,
+    Part,
+    PartProgress,
+    PartWriter,
+    ProgressCallback,
+    Step,
+    Tally,
+    decide,
+    fresh_item,
+)
 from pond.client.wire import blocks
-
-ProgressCallback = Callable[[PartProgress], None]
-PART_HEADERS = {"Accept-Encoding": "identity"}  # the bytes as stored, so `size` holds
-
-
-class Cancelled(Exception):
-    """Another part failed, or the caller was interrupted: stop this one."""
 
 
 class LinkBook:
@@ -35,7 +48,7 @@ class LinkBook:
     def __init__(self, snapshot: Snapshot, get: Callable[[str], Snapshot]) -> None:
         self._snapshot = snapshot
         self._get = get
-        self._lock = threading.Lock()
+        self._lock = Lock()
 
     def refresh(self, part: Part) -> Item:
         """A newer item for `part`; asks the server only if no other part already did."""
@@ -64,7 +77,7 @@ class Downloader:
         self._backoff = backoff
         self._progress = progress
         self._sync = sync  # fsync each part before it is renamed into place
-        self._cancel = threading.Event()
+        self._cancel = Event()
 
     def run(self, parts: list[Part], parallel: int) -> None:
         """Fetch every part, `parallel` at a time; raises the first part's error."""
@@ -72,11 +85,10 @@ class Downloader:
             for part in parts:
                 self.fetch(part)
             return
-        with ThreadPoolExecutor(min(parallel, len(parts)), "pond-download") as pool:
-            futures = [pool.submit(self.fetch, part) for part in parts]
+        with Workers(min(parallel, len(parts)), "pond-download") as workers:
+            jobs = [workers.start(self.fetch, part) for part in parts]
             try:
-                for future in as_completed(futures):
-                    future.result()
+                wait_all(jobs)
             except BaseException:
                 self._cancel.set()
                 raise
@@ -109,7 +121,7 @@ class Downloader:
                 tally.progressed()
             if step is Step.COMPLETE:
                 try:
-                    part.commit()
+                    run_blocking(part.commit)
                 except IntegrityError as error:
                     tally.restarted(error)
                     continue
@@ -135,7 +147,9 @@ class Downloader:
                 decision = decide(part, response.status_code, response.headers)
                 if decision.step is not Step.WRITE:
                     return decision.step, decision.server_delay
-                with PartWriter(part, decision.offset, check=True, sync=self._sync) as out:
+                with PartWriter(
+                    part, decision.offset, check=CHECK_WHILE_WRITING, sync=self._sync
+                ) as out:
                     for block in blocks(response):
                         self._check()
                         out.write(block)

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from pond.client.client import Client
-from pond.client.download import ProgressCallback
 from pond.client.errors import SnapshotExpired, SnapshotNotFound, UsageError
 from pond.client.models import FAILED, Snapshot
+from pond.client.parts import ProgressCallback
 from pond.client.results import Download
 from pond.client.state import locked, read_state, write_state
 from pond.client.times import as_utc, format_time

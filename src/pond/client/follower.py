@@ -1,39 +1,50 @@
-"""Waiting and downloading at once (sync client): each part fetched as soon as it is listed.
+# Generated from src/pond/client/async_follower.py by scripts/unasync.py: do not edit.
+# Change the async module, then run `python scripts/unasync.py`.
+"""Waiting and downloading at once: each part fetched as soon as it is listed.
 
 The snapshot is polled with `?details=true` every `POLL_INTERVAL` while its
-export runs; each part the listing shows finished is fetched at once, in
-worker threads, by the same machinery as `Client.download`
-(`pond.client.download.Downloader`: resumable, verified, renamed into place).
-A fetch whose part changes (the export ran again) is cancelled; when the
-snapshot is complete, every file is checked against the final listing and
-files of parts it does not list are removed (`pond.client.listing`).
+export runs; each part the listing shows finished is fetched at once, by the
+same machinery as a plain download (`Downloader`: resumable, verified,
+renamed into place), `parallel` at a time (`Workers`). A fetch whose
+part changes (the export ran again) is stopped; when the snapshot is complete,
+every file is checked against the final listing and files of parts it does
+not list are removed (`pond.client.listing.Tracker` decides all of this).
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import httpx
 
-from pond.client.backoff import Backoff, Deadline
-from pond.client.download import Cancelled, Downloader, LinkBook, ProgressCallback
+from pond.client.answers import check_finished
+from pond.client.backoff import Backoff
+from pond.client.concurrency import (
+    Event,
+    Job,
+    Workers,
+    run_blocking,
+    sleep,
+    wait_any,
+)
+from pond.client.download import Downloader, LinkBook
 from pond.client.errors import ClientError, WaitTimeout
 from pond.client.listing import (
     POLL_INTERVAL,
     Listing,
     Superseded,
     Tracker,
+    Watch,
     next_interval,
     shows_parts_early,
 )
 from pond.client.models import Item, Snapshot
-from pond.client.parts import Part, PartProgress
-from pond.client.protocol import check_finished
+from pond.client.parts import Cancelled, Part, PartProgress
 from pond.client.results import Download
+
+Describe = Callable[[], Snapshot]
 
 
 @dataclass
@@ -42,14 +53,14 @@ class Fetch:
 
     part: Part
     wanted: str
-    stop: threading.Event = field(default_factory=threading.Event)
-    future: Future[None] | None = None
+    stop: Event = field(default_factory=Event)
+    job: Job | None = None
 
 
 class ListedLinks(LinkBook):
     """Fresh links from the latest listing, for parts listed before the export is complete."""
 
-    def __init__(self, first: Snapshot, describe: Callable[[], Snapshot], tracker: Tracker):
+    def __init__(self, first: Snapshot, describe: Describe, tracker: Tracker) -> None:
         super().__init__(first, lambda href: describe())
         self._describe = describe
         self._tracker = tracker
@@ -59,20 +70,6 @@ class ListedLinks(LinkBook):
         return self._tracker.fresh_item(self._describe(), part)
 
 
-@dataclass(frozen=True)
-class Watch:
-    """How one snapshot is followed: what the caller hears, and how long it waits.
-
-    `listed_early`: ask for the parts while the export runs (the server takes
-    `?details=true`); without it the snapshot is waited for as `Client.wait` does.
-    """
-
-    waiting: Callable[[Snapshot], None] | None = None
-    progress: ProgressCallback | None = None
-    listed_early: bool = True
-    deadline: Deadline = field(default_factory=lambda: Deadline(None))
-
-
 class Follower:
     """Follows one snapshot into a directory until every part of its final listing is there.
 
@@ -80,10 +77,12 @@ class Follower:
     `parallel` at a time. One follower follows one snapshot.
     """
 
-    # Set by `run`: the snapshot's description, its directory's bookkeeping, the caller's hooks.
-    _describe: Callable[[], Snapshot]
+    # Set by `run`: the snapshot's description, its directory's bookkeeping, the caller's
+    # hooks, and what runs the fetches.
+    _describe: Describe
     _tracker: Tracker
     _watch: Watch
+    _workers: Workers
 
     def __init__(
         self, http: httpx.Client, backoff: Backoff, *, fsync: bool = False, parallel: int = 4
@@ -95,13 +94,7 @@ class Follower:
         self._fetches: dict[str, Fetch] = {}
         self._downloader: Downloader | None = None
 
-    def run(
-        self,
-        describe: Callable[[], Snapshot],
-        rest: Callable[[], Snapshot],
-        tracker: Tracker,
-        watch: Watch,
-    ) -> Download:
+    def run(self, describe: Describe, rest: Describe, tracker: Tracker, watch: Watch) -> Download:
         """Follow the snapshot to the end: the verified files of its final listing.
 
         `describe()` GETs the snapshot with details; `rest()` waits for it the
@@ -110,26 +103,24 @@ class Follower:
         `Client.download` raise.
         """
         self._describe, self._tracker, self._watch = describe, tracker, watch
-        pool = ThreadPoolExecutor(self._parallel, "pond-download")
-        try:
-            return self._follow(pool, describe() if watch.listed_early else rest(), rest)
-        except BaseException:
-            for fetch in self._fetches.values():
-                fetch.stop.set()
-            raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        self._workers = Workers(self._parallel, "pond-download")
+        with self._workers:
+            try:
+                first = describe() if watch.listed_early else rest()
+                return self._follow(first, rest)
+            except BaseException:
+                for fetch in self._fetches.values():
+                    fetch.stop.set()
+                raise
 
-    def _follow(
-        self, pool: ThreadPoolExecutor, current: Snapshot, rest: Callable[[], Snapshot]
-    ) -> Download:
+    def _follow(self, current: Snapshot, rest: Describe) -> Download:
         deadline = self._watch.deadline
         interval = POLL_INTERVAL
         while True:
             if self._watch.waiting is not None:
                 self._watch.waiting(current)
             complete = check_finished(current)
-            listing = self._steer(pool, self._tracker.read(current))
+            listing = self._steer(self._tracker.read(current))
             if complete:
                 break
             if shows_parts_early(current) is False:
@@ -146,18 +137,18 @@ class Follower:
         while self._fetches or self._tracker.to_start(listing, ()):
             if self._pause(None):  # a fetch failed: fresh links before it starts again
                 listing = self._tracker.read(self._describe())
-            listing = self._steer(pool, listing)
+            listing = self._steer(listing)
         return self._tracker.settle(listing)
 
-    def _steer(self, pool: ThreadPoolExecutor, listing: Listing) -> Listing:
-        """Cancel the fetches the listing no longer wants; start those it wants."""
+    def _steer(self, listing: Listing) -> Listing:
+        """Stop the fetches the listing no longer wants; start those it wants."""
         fetching = {name: fetch.wanted for name, fetch in self._fetches.items()}
         for name in self._tracker.to_cancel(listing, fetching):
             self._fetches[name].stop.set()
         for part in self._tracker.to_start(listing, fetching):
             fetch = Fetch(part, listing.wanted[part.name])
             self._fetches[part.name] = fetch
-            fetch.future = pool.submit(self._fetch, fetch, self._downloader_for(listing))
+            fetch.job = self._workers.start(self._fetch, fetch, self._downloader_for(listing))
         return listing
 
     def _downloader_for(self, listing: Listing) -> Downloader:
@@ -172,10 +163,14 @@ class Follower:
         return self._downloader
 
     def _fetch(self, fetch: Fetch, downloader: Downloader) -> None:
-        """In a worker thread: bring one listed part to its verified file, unless stopped."""
+        """Bring one listed part to its verified file, unless stopped.
+
+        A stopped fetch ends at its next block (`Cancelled` from the progress
+        hook), never in the middle of a file operation.
+        """
         if fetch.stop.is_set():
-            raise Cancelled  # stopped while it waited for a thread: touch no file
-        self._tracker.prepare(fetch.part, fetch.wanted)
+            raise Cancelled  # stopped while it waited for its turn: touch no file
+        run_blocking(self._tracker.prepare, fetch.part, fetch.wanted)
         try:
             if fetch.stop.is_set():
                 raise Cancelled
@@ -195,13 +190,13 @@ class Follower:
         """Reap fetches that end until `until` (None: until one ends); True if one failed."""
         failed = False
         while True:
-            futures = [f.future for f in self._fetches.values() if f.future is not None]
+            jobs = [f.job for f in self._fetches.values() if f.job is not None]
             left = None if until is None else max(0.0, until - time.monotonic())
-            if not futures:
+            if not jobs:
                 if left:
-                    time.sleep(left)
+                    sleep(left)
                 return failed
-            wait(futures, timeout=left, return_when=FIRST_COMPLETED)
+            wait_any(jobs, left)
             failed = self._reap() or failed
             if until is None or time.monotonic() >= until:
                 return failed
@@ -210,10 +205,10 @@ class Follower:
         """Forget the fetches that ended; True if one failed (raises once failing is final)."""
         failed = False
         for name, fetch in list(self._fetches.items()):
-            if fetch.future is None or not fetch.future.done():
+            if fetch.job is None or not fetch.job.done():
                 continue
             del self._fetches[name]
-            error = fetch.future.exception()
+            error = fetch.job.exception()
             if error is None or isinstance(error, Cancelled):
                 continue
             if not isinstance(error, ClientError):

@@ -15,14 +15,15 @@ here: `pond.client.follower` and `pond.client.async_follower` send them.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from pond.client.backoff import Deadline
 from pond.client.errors import ClientError
 from pond.client.ledger import Ledger, identity
 from pond.client.models import COMPLETE, PENDING, RUNNING, Item, Snapshot
-from pond.client.parts import Part, claim, plan
+from pond.client.parts import Part, ProgressCallback, claim, plan
 from pond.client.results import Download
 
 POLL_INTERVAL = 0.25  # seconds between polls while parts are listed as they finish
@@ -32,6 +33,20 @@ MAX_TRIES = 3  # fetches of one version of a part that may fail before the error
 
 class Superseded(ClientError):
     """The part being fetched is no longer the one listed under its name."""
+
+
+@dataclass(frozen=True)
+class Watch:
+    """How one snapshot is followed: what the caller hears, and how long it waits.
+
+    `listed_early`: ask for the parts while the export runs (the server takes
+    `?details=true`); without it the snapshot is waited for as `Client.wait` does.
+    """
+
+    waiting: Callable[[Snapshot], None] | None = None
+    progress: ProgressCallback | None = None
+    listed_early: bool = True
+    deadline: Deadline = field(default_factory=lambda: Deadline(None))
 
 
 def visible_items(snapshot: Snapshot) -> tuple[Item, ...]:

@@ -181,3 +181,6 @@ class Snapshot:
                 reason = item.extra.get("reason") or item.extra.get("error")
                 return str(reason) if reason else None
         return None
+
+
+SnapshotRef = Snapshot | str  # a snapshot, its href, or its id: what the client methods take

@@ -14,7 +14,7 @@ import json
 import os
 import re
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
@@ -39,6 +39,11 @@ PARTIAL_SUFFIX = ".part"
 KNOWN_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".ndjson", ".ndjson.gz")
 MANIFEST = ".pond-snapshot.json"  # which snapshot the files in a directory belong to
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$")
+PART_HEADERS = {"Accept-Encoding": "identity"}  # the bytes as stored, so `size` holds
+
+
+class Cancelled(Exception):
+    """Another part failed, or the caller was interrupted: stop this one."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,9 @@ class PartProgress:
     done: int
     total: int | None
     finished: bool = False
+
+
+ProgressCallback = Callable[[PartProgress], None]
 
 
 @dataclass

@@ -1,11 +1,17 @@
-"""An httpx transport for part downloads that reads bodies with the standard library.
+"""The sync client's transports: how its requests reach the network.
 
-httpx reads a body 64 KiB at a time and passes each piece through h11's
-buffer, copying it twice while holding the interpreter lock; four parts
-downloaded in parallel then take turns on one core. `PartTransport` sends the
-GET with `http.client` and takes the body from the socket as it comes, up to
-`BLOCK` bytes at a time, with the lock released while it waits: parallel parts really
-are parallel, and a gigabyte takes about half the CPU (docs/benchmarks.md, case 7).
+`TlsOnDemand` carries the API's requests and loads certificates only for
+https. Part bodies go through `PartTransport`, which reads them with the
+standard library (`PartsHttp` says when). `pond.client.async_wire` holds the
+async client's counterparts, under the same names.
+
+Why part bodies bypass httpx's reading: httpx reads a body 64 KiB at a time
+and passes each piece through h11's buffer, copying it twice while holding the
+interpreter lock; four parts downloaded in parallel then take turns on one
+core. `PartTransport` sends the GET with `http.client` and takes the body from
+the socket as it comes, up to `BLOCK` bytes at a time, with the lock released
+while it waits: parallel parts really are parallel, and a gigabyte takes about
+half the CPU (docs/benchmarks.md, case 7).
 
 Everything above the transport stays httpx's: redirects, status handling,
 timeouts as the client sets them. Errors become httpx's own (`ConnectError`,
@@ -30,6 +36,7 @@ import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.request import getproxies
 
 import httpx
 
@@ -178,3 +185,69 @@ class PartTransport(httpx.BaseTransport):
                 BODY: body,
             },
         )
+
+
+class PartsHttp:
+    """The HTTP client that fetches part bodies from their signed links.
+
+    One over `PartTransport`, made at the first download; but `http`, the API's
+    client, itself when its owner chose the transport (`chosen`) or the
+    environment names proxies (httpx's own transport knows them).
+    """
+
+    def __init__(self, http: httpx.Client, *, chosen: bool) -> None:
+        self._http = http
+        self._own = not chosen and not getproxies()
+        self._parts: httpx.Client | None = None
+        self._lock = threading.Lock()
+
+    def client(self) -> httpx.Client:
+        if not self._own:
+            return self._http
+        with self._lock:
+            if self._parts is None:
+                self._parts = httpx.Client(
+                    timeout=self._http.timeout,
+                    headers={"User-Agent": self._http.headers["User-Agent"]},
+                    transport=PartTransport(),
+                )
+            return self._parts
+
+    def close(self) -> None:
+        """Close the client made for parts, if one was (`http` is its owner's to close)."""
+        if self._parts is not None:
+            self._parts.close()
+
+
+class TlsOnDemand(httpx.BaseTransport):
+    """httpx's own transport, whose certificates are loaded at the first https request.
+
+    Loading them takes tens of milliseconds, which a command talking to an
+    http:// server (a `pond serve` nearby) never needs to spend.
+    """
+
+    def __init__(self) -> None:
+        self._plain = httpx.HTTPTransport(verify=False)  # for http:// URLs only: no TLS
+        self._secure: httpx.HTTPTransport | None = None
+        self._lock = threading.Lock()
+
+    def _for(self, request: httpx.Request) -> httpx.HTTPTransport:
+        if request.url.scheme != "https":
+            return self._plain
+        with self._lock:
+            if self._secure is None:
+                self._secure = httpx.HTTPTransport()
+            return self._secure
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._for(request).handle_request(request)
+
+    def close(self) -> None:
+        self._plain.close()
+        if self._secure is not None:
+            self._secure.close()
+
+
+def default_transport() -> httpx.BaseTransport | None:
+    """`TlsOnDemand`, unless the environment names proxies (httpx then sets them up itself)."""
+    return None if getproxies() else TlsOnDemand()

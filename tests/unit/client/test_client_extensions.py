@@ -15,6 +15,7 @@ from pond.client import (
     Client,
     RequestRejected,
     ServiceUnavailable,
+    answers,
     protocol,
 )
 from pond.client.backoff import MAX_SERVER_DELAY
@@ -101,16 +102,16 @@ def test_list_urls_carry_the_filters_and_pages_give_next() -> None:
     assert protocol.list_url(LOCAL) == f"{LOCAL}/insights/snapshots"
     following = f"{LOCAL}/insights/snapshots?limit=2&cursor=abc"
     page = answer(200, {"items": [pending(), complete()], "next": following}, url=url)
-    snapshots, after = protocol.read_page(page)
+    snapshots, after = answers.read_page(page)
     assert len(snapshots) == 2
     assert after == following
-    assert protocol.read_page(answer(200, {"items": [], "next": None}, url=url)) == ([], None)
+    assert answers.read_page(answer(200, {"items": [], "next": None}, url=url)) == ([], None)
 
 
 def test_an_idempotency_conflict_is_a_usage_error_that_says_why() -> None:
     body = {"error": "idempotency_conflict", "error_description": "used for another request"}
     with pytest.raises(RequestRejected, match="Idempotency-Key was already used") as caught:
-        protocol.raise_for_answer(answer(409, body, "POST"))
+        answers.raise_for_answer(answer(409, body, "POST"))
     assert caught.value.exit_code == 2
 
 
@@ -122,7 +123,7 @@ def test_a_rate_limit_says_when_to_come_back() -> None:
         request=httpx.Request("GET", HREF),
     )
     with pytest.raises(ServiceUnavailable, match="rate limiting") as caught:
-        protocol.raise_for_answer(response)
+        answers.raise_for_answer(response)
     assert "retry in 7 s" in (caught.value.hint or "")
 
 

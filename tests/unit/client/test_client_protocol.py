@@ -9,7 +9,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from pond.client import protocol
+from pond.client import answers, protocol
 from pond.client.errors import (
     AuthenticationFailed,
     ClientError,
@@ -80,9 +80,9 @@ def test_snapshot_references() -> None:
 
 
 def test_created_and_got_snapshots_are_read() -> None:
-    created = protocol.read_created(answer(202, {"result": "OK", "snapshot": pending()}, "POST"))
+    created = answers.read_created(answer(202, {"result": "OK", "snapshot": pending()}, "POST"))
     assert created.href == HREF
-    got = protocol.read_snapshot(answer(200, complete(2)))
+    got = answers.read_snapshot(answer(200, complete(2)))
     assert got.is_complete
 
 
@@ -102,7 +102,7 @@ def test_created_and_got_snapshots_are_read() -> None:
 def test_error_answers_become_client_errors(status: int, error: type[ClientError]) -> None:
     body = {"error": "some_code", "error_description": "what the server said"}
     with pytest.raises(error) as caught:
-        protocol.read_snapshot(answer(status, body))
+        answers.read_snapshot(answer(status, body))
     assert caught.value.status == status
     if status != 404:
         assert "what the server said" in caught.value.message
@@ -110,52 +110,52 @@ def test_error_answers_become_client_errors(status: int, error: type[ClientError
 
 def test_error_messages_never_show_a_signed_query() -> None:
     with pytest.raises(SnapshotNotFound) as caught:
-        protocol.read_snapshot(answer(404, url=f"{HREF}?Signature=secret"))
+        answers.read_snapshot(answer(404, url=f"{HREF}?Signature=secret"))
     assert "secret" not in caught.value.message
 
 
 def test_bodies_that_are_not_snapshots_are_explained() -> None:
     with pytest.raises(ClientError, match="not JSON"):
-        protocol.read_snapshot(
+        answers.read_snapshot(
             httpx.Response(200, text="<html>", request=httpx.Request("GET", HREF))
         )
     with pytest.raises(ClientError, match="cannot read"):
-        protocol.read_snapshot(answer(200, {"nope": 1}))
+        answers.read_snapshot(answer(200, {"nope": 1}))
 
 
 @pytest.mark.parametrize("status", [404, 405])
 def test_missing_list_and_delete_endpoints_are_not_offered(status: int) -> None:
     body = {"error": "method_not_allowed" if status == 405 else "not_found"}
     with pytest.raises(NotOffered, match="does not offer listing"):
-        protocol.read_list(answer(status, body, url=f"{API}/insights/snapshots"))
+        answers.read_list(answer(status, body, url=f"{API}/insights/snapshots"))
     with pytest.raises(NotOffered, match="does not offer deleting"):
-        protocol.read_deleted(answer(status, body, "DELETE"))
+        answers.read_deleted(answer(status, body, "DELETE"))
 
 
 def test_deleting_an_unknown_snapshot_is_not_found() -> None:
     with pytest.raises(SnapshotNotFound):
-        protocol.read_deleted(answer(404, {"error": "snapshot_not_found"}, "DELETE"))
+        answers.read_deleted(answer(404, {"error": "snapshot_not_found"}, "DELETE"))
 
 
 def test_lists_in_either_shape() -> None:
     url = f"{API}/insights/snapshots"
-    assert len(protocol.read_list(answer(200, [pending(), complete()], url=url))) == 2
-    assert len(protocol.read_list(answer(200, {"snapshots": [pending()]}, url=url))) == 1
+    assert len(answers.read_list(answer(200, [pending(), complete()], url=url))) == 2
+    assert len(answers.read_list(answer(200, {"snapshots": [pending()]}, url=url))) == 1
 
 
 def test_finished_means_complete_and_failed_raises() -> None:
-    assert not protocol.check_finished(Snapshot.from_wire(pending()))
-    assert protocol.check_finished(Snapshot.from_wire(complete()))
+    assert not answers.check_finished(Snapshot.from_wire(pending()))
+    assert answers.check_finished(Snapshot.from_wire(complete()))
     failed = pending()
     failed["items"][0].update(state="failed", reason="disk full")
     with pytest.raises(SnapshotFailed, match="disk full"):
-        protocol.check_finished(Snapshot.from_wire(failed))
+        answers.check_finished(Snapshot.from_wire(failed))
 
 
 def test_network_failures_name_the_endpoint_that_failed() -> None:
     token_request = httpx.Request("POST", "http://auth.test/oauth2/token?x=secret")
     error = httpx.ConnectError("connection refused", request=token_request)
-    unavailable = protocol.unreachable("http://api.test/insights/snapshots", error)
+    unavailable = answers.unreachable("http://api.test/insights/snapshots", error)
     assert "http://auth.test/oauth2/token" in unavailable.message
     assert "secret" not in unavailable.message
     assert unavailable.exit_code == 9

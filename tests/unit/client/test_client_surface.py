@@ -87,7 +87,7 @@ def test_the_entry_point_loads_the_client_or_typer_only_once_it_knows_which() ->
 def test_tls_is_set_up_only_for_an_https_request(monkeypatch: pytest.MonkeyPatch) -> None:
     import httpx
 
-    from pond.client.client import TlsOnDemand, default_transport
+    from pond.client.wire import TlsOnDemand, default_transport
 
     for name in (
         "HTTP_PROXY",
