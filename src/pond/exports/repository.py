@@ -25,7 +25,7 @@ import psycopg
 
 from pond.exports.job import Job, Range, key_from_text, key_text
 from pond.exports.options import ExportOptions
-from pond.snapshots.changes import CHANNEL
+from pond.snapshots.repository import CHANNEL
 
 Conn = psycopg.Connection[Any]
 
