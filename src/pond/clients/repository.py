@@ -37,15 +37,16 @@ FROM oauth_clients c JOIN organisations o ON o.id = c.org_id
 """
 
 
+# The update changes nothing; it makes RETURNING give the id of an existing organisation.
+ENSURE_ORG = (
+    "INSERT INTO organisations (slug) VALUES (%s)"
+    " ON CONFLICT (slug) DO UPDATE SET slug = EXCLUDED.slug RETURNING id"
+)
+
+
 async def ensure_org(conn: Conn, slug: str) -> int:
     """The id of organisation `slug`, created if new."""
-    row = await (
-        await conn.execute(
-            "INSERT INTO organisations (slug) VALUES (%s)"
-            " ON CONFLICT (slug) DO UPDATE SET slug = EXCLUDED.slug RETURNING id",
-            (slug,),
-        )
-    ).fetchone()
+    row = await (await conn.execute(ENSURE_ORG, (slug,))).fetchone()
     assert row is not None
     return int(row[0])
 
