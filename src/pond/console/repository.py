@@ -1,4 +1,4 @@
-"""SQL the console needs beyond the API's: listings, deletes, operators, the job queue."""
+"""SQL the console needs beyond the API's: listings, operators, the newest jobs."""
 
 from __future__ import annotations
 
@@ -61,14 +61,6 @@ async def recent_snapshots(
     async with conn.cursor(row_factory=class_row(SnapshotSummary)) as cur:
         await cur.execute(_SUMMARY + where + _GROUP, (limit,))
         return await cur.fetchall()
-
-
-async def queue_depth(conn: Conn) -> dict[str, int]:
-    """How many procrastinate jobs are in each status."""
-    cur = await conn.execute(
-        "SELECT status::text, count(*) FROM procrastinate_jobs GROUP BY status ORDER BY 1"
-    )
-    return {str(status): int(count) for status, count in await cur.fetchall()}
 
 
 @dataclass(frozen=True)
