@@ -106,6 +106,7 @@ async def operator_hash(conn: Conn, name: str) -> str | None:
 
 
 async def touch_operator(conn: Conn, name: str) -> None:
+    """Record that operator `name` signed in now."""
     await conn.execute(
         "UPDATE console_operators SET last_login_at = now() WHERE name = %s", (name,)
     )

@@ -134,6 +134,7 @@ def clear_plans(conn: Conn, snapshot_id: uuid.UUID) -> None:
 
 
 def record_plan(conn: Conn, job: Job, ranges: list[Range]) -> None:
+    """Add `ranges` to the run's plan as pending parts."""
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO export_parts (snapshot_id, run, range_no, sub_no, after_key, before_key)"
@@ -208,6 +209,8 @@ def record_done(conn: Conn, job: Job, part: Range, done: Done, rest: Any) -> Non
 def record_failure(
     conn: Conn, job: Job, part: Range, attempts: int, reason: str, *, gave_up: bool
 ) -> None:
+    """Record a taken part's failed attempt: pending again to be retried, or failed for
+    good if the run `gave_up` on it (published as failed, with `reason`)."""
     conn.execute(
         "UPDATE export_parts SET attempts = %s, reason = %s, state = %s"
         " WHERE snapshot_id = %s AND run = %s AND range_no = %s AND sub_no = %s",

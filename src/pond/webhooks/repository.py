@@ -59,6 +59,7 @@ FROM webhook_endpoints e JOIN organisations o ON o.id = e.org_id
 async def insert(
     conn: Conn, *, endpoint_id: uuid.UUID, org_id: int, url: str, secret: str, events: list[str]
 ) -> EndpointRecord:
+    """Store a new active endpoint; the endpoint as stored."""
     await conn.execute(
         "INSERT INTO webhook_endpoints (id, org_id, url, secret, events)"
         " VALUES (%s, %s, %s, %s, %s)",
@@ -70,6 +71,7 @@ async def insert(
 
 
 async def get(conn: Conn, endpoint_id: uuid.UUID) -> EndpointRecord | None:
+    """The endpoint, disabled or not; None for an unknown id."""
     async with conn.cursor(row_factory=class_row(EndpointRecord)) as cur:
         await cur.execute(_ENDPOINT + " WHERE e.id = %s", (endpoint_id,))
         return await cur.fetchone()
@@ -115,6 +117,7 @@ async def disable(conn: Conn, endpoint_id: uuid.UUID, org_id: int | None = None)
 
 
 async def get_delivery(conn: Conn, delivery_id: int) -> DeliveryRecord | None:
+    """The delivery with its endpoint's URL and secret; None for an unknown id."""
     async with conn.cursor(row_factory=class_row(DeliveryRecord)) as cur:
         await cur.execute(
             "SELECT d.id, d.event_id, d.snapshot_id, d.event_type, d.payload, d.status,"
