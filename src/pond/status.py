@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pond.api import repository as figures
 from pond.console import repository
 from pond.console.repository import SnapshotSummary
 from pond.snapshots.repository import Conn
@@ -38,17 +39,11 @@ class Status:
 
 async def gather(conn: Conn, *, failures: int = 10) -> Status:
     """The service's state, read from the database (the same for every process)."""
-    states = await (
-        await conn.execute("SELECT state, count(*) FROM snapshots GROUP BY state ORDER BY state")
-    ).fetchall()
-    stored = await (
-        await conn.execute("SELECT count(*), coalesce(sum(size), 0) FROM snapshot_parts")
-    ).fetchone()
-    assert stored is not None
+    stored = await figures.stored(conn)
     return Status(
-        queue=await repository.queue_depth(conn),
-        snapshots={str(state): int(count) for state, count in states},
-        stored_parts=int(stored[0]),
-        stored_bytes=int(stored[1]),
+        queue=await figures.queue_depth(conn),
+        snapshots=await figures.snapshot_counts(conn),
+        stored_parts=stored.parts,
+        stored_bytes=stored.bytes,
         failures=await repository.recent_snapshots(conn, failed_only=True, limit=failures),
     )

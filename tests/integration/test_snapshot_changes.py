@@ -22,7 +22,8 @@ from pond.exports import repository as export_rows
 from pond.jobs.runtime import JobRuntime
 from pond.jobs.tasks import expire_snapshots
 from pond.snapshots import repository
-from pond.snapshots.changes import CHANNEL, Mark, SnapshotChanges
+from pond.snapshots.changes import Mark, SnapshotChanges
+from pond.snapshots.repository import CHANNEL
 from pond.storage.local import LocalStore
 from tests.conftest import RunningServer
 from tests.integration.helpers import bearer, schedule

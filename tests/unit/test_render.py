@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pond.downloads.signing import LinkSigner
-from pond.snapshots.repository import PartRecord, SnapshotRecord
+from pond.snapshots.records import PartRecord, SnapshotRecord
 from pond.snapshots.service import render
 from pond.storage.local import LocalStore
 

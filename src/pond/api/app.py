@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from pond.api import openapi
+from pond.api import openapi, repository
 from pond.api.access_log import AccessLog
 from pond.api.errors import HANDLERS
 from pond.api.metrics import routes as metrics_routes
@@ -46,7 +46,7 @@ async def readyz(request: Request) -> Response:
     """Readiness: the database and the object store answer too (503 otherwise)."""
     state: AppState = request.app.state.pond
     async with state.pool.connection() as conn:
-        await conn.execute("SELECT 1")
+        await repository.ping(conn)
     await asyncio.to_thread(state.store.check)
     return JSONResponse({"status": "ready"})
 

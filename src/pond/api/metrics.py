@@ -33,6 +33,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Scope
 
+from pond.api import repository
+
 log = structlog.get_logger("pond.api")
 
 SNAPSHOT_STATES = ("pending", "running", "complete", "failed", "expired")
@@ -41,15 +43,6 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 # A scrape must not hang on a database that is down: it reports that instead.
 _SCRAPE_DB_TIMEOUT = 2.0
-
-_GAUGE_SQL = {
-    "snapshots": "SELECT state, count(*) FROM snapshots GROUP BY state",
-    "jobs": (
-        "SELECT s::text, count(j.id) FROM unnest(enum_range(NULL::procrastinate_job_status)) s"
-        " LEFT JOIN procrastinate_jobs j ON j.status = s GROUP BY s"
-    ),
-    "exported": "SELECT coalesce(sum(row_count), 0), coalesce(sum(size), 0) FROM snapshot_parts",
-}
 
 
 class HttpMetrics:
@@ -105,19 +98,14 @@ async def read_figures(pool: AsyncConnectionPool[Any]) -> DatabaseFigures:
     """Ask the database for the gauges; a database out of reach gives `up=False`."""
     try:
         async with pool.connection(timeout=_SCRAPE_DB_TIMEOUT) as conn:
-            snapshots = await (await conn.execute(_GAUGE_SQL["snapshots"])).fetchall()
-            jobs = await (await conn.execute(_GAUGE_SQL["jobs"])).fetchall()
-            exported = await (await conn.execute(_GAUGE_SQL["exported"])).fetchone()
+            snapshots = await repository.snapshot_counts(conn)
+            jobs = await repository.job_counts(conn)
+            stored = await repository.stored(conn)
     except (OperationalError, PoolTimeout) as exc:
         log.warning("metrics.database_unavailable", error=type(exc).__name__)
         return DatabaseFigures()
-    rows, size = exported if exported is not None else (0, 0)
     return DatabaseFigures(
-        up=True,
-        snapshots={str(state): int(n) for state, n in snapshots},
-        jobs={str(status): int(n) for status, n in jobs},
-        rows=int(rows),
-        bytes=int(size),
+        up=True, snapshots=snapshots, jobs=jobs, rows=stored.rows, bytes=stored.bytes
     )
 
 

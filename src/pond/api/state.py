@@ -23,7 +23,7 @@ from pond.limits.rate import SharedRate
 from pond.settings import Settings
 from pond.snapshots import repository
 from pond.snapshots.changes import SnapshotChanges
-from pond.snapshots.repository import Lookup, LookupKey
+from pond.snapshots.records import Lookup, LookupKey
 from pond.storage.base import ObjectStore
 
 

@@ -60,6 +60,7 @@ async def every(conn: Conn) -> list[KeyRecord]:
 
 
 async def get(conn: Conn, kid: str) -> KeyRecord | None:
+    """The key named `kid`, whatever its state; None if there is none."""
     async with conn.cursor(row_factory=class_row(KeyRecord)) as cur:
         await cur.execute(f"SELECT {_RECORD} FROM signing_keys WHERE kid = %s", (kid,))
         return await cur.fetchone()
@@ -68,6 +69,7 @@ async def get(conn: Conn, kid: str) -> KeyRecord | None:
 async def insert(
     conn: Conn, *, kid: str, purpose: str, secret: bytes, public_jwk: dict[str, Any] | None
 ) -> None:
+    """Store a new key of `purpose` (`public_jwk`: a token key's public half)."""
     await conn.execute(
         "INSERT INTO signing_keys (kid, purpose, secret, public_jwk) VALUES (%s, %s, %s, %s)",
         (kid, purpose, secret, None if public_jwk is None else json.dumps(public_jwk)),

@@ -37,20 +37,22 @@ FROM oauth_clients c JOIN organisations o ON o.id = c.org_id
 """
 
 
+# The update changes nothing; it makes RETURNING give the id of an existing organisation.
+ENSURE_ORG = (
+    "INSERT INTO organisations (slug) VALUES (%s)"
+    " ON CONFLICT (slug) DO UPDATE SET slug = EXCLUDED.slug RETURNING id"
+)
+
+
 async def ensure_org(conn: Conn, slug: str) -> int:
     """The id of organisation `slug`, created if new."""
-    row = await (
-        await conn.execute(
-            "INSERT INTO organisations (slug) VALUES (%s)"
-            " ON CONFLICT (slug) DO UPDATE SET slug = EXCLUDED.slug RETURNING id",
-            (slug,),
-        )
-    ).fetchone()
+    row = await (await conn.execute(ENSURE_ORG, (slug,))).fetchone()
     assert row is not None
     return int(row[0])
 
 
 async def find_org(conn: Conn, slug: str) -> int | None:
+    """The id of organisation `slug`; None if there is none."""
     row = await (
         await conn.execute("SELECT id FROM organisations WHERE slug = %s", (slug,))
     ).fetchone()
@@ -58,6 +60,7 @@ async def find_org(conn: Conn, slug: str) -> int | None:
 
 
 async def insert(conn: Conn, *, client_id: str, org_id: int, name: str, secret_hash: str) -> None:
+    """Store a new client of the organisation, active, generation 1."""
     await conn.execute(
         "INSERT INTO oauth_clients (client_id, org_id, name, secret_hash) VALUES (%s, %s, %s, %s)",
         (client_id, org_id, name, secret_hash),
@@ -65,6 +68,7 @@ async def insert(conn: Conn, *, client_id: str, org_id: int, name: str, secret_h
 
 
 async def get(conn: Conn, client_id: str) -> ClientRecord | None:
+    """The client, revoked or not; None for an unknown id."""
     async with conn.cursor(row_factory=class_row(ClientRecord)) as cur:
         await cur.execute(_SELECT + " WHERE c.client_id = %s", (client_id,))
         return await cur.fetchone()
@@ -79,12 +83,14 @@ async def get_many(conn: Conn, client_ids: list[str]) -> dict[str, ClientRecord 
 
 
 async def list_all(conn: Conn) -> list[ClientRecord]:
+    """Every client, revoked ones included, oldest first."""
     async with conn.cursor(row_factory=class_row(ClientRecord)) as cur:
         await cur.execute(_SELECT + " ORDER BY c.created_at, c.client_id")
         return await cur.fetchall()
 
 
 async def revoke(conn: Conn, client_id: str) -> bool:
+    """Revoke the client (at once; revoking again keeps the first time); False if unknown."""
     cur = await conn.execute(
         "UPDATE oauth_clients SET revoked_at = coalesce(revoked_at, now()) WHERE client_id = %s",
         (client_id,),
@@ -93,6 +99,8 @@ async def revoke(conn: Conn, client_id: str) -> bool:
 
 
 async def rotate(conn: Conn, client_id: str, secret_hash: str) -> bool:
+    """Store a new secret hash and move to the next generation, ending the tokens of the
+    last; False if the client is unknown or revoked."""
     cur = await conn.execute(
         "UPDATE oauth_clients SET secret_hash = %s, generation = generation + 1, rotated_at = now()"
         " WHERE client_id = %s AND revoked_at IS NULL",

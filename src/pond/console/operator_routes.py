@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from pond.api import repository as figures
 from pond.api.state import app_state
 from pond.clients import service as clients
 from pond.console import pages, repository, service, session
@@ -25,7 +26,7 @@ async def _dashboard(request: Request, name: str, status: int = 200, **extra: ob
             "clients": await clients.list_clients(conn),
             "recent": await repository.recent_snapshots(conn),
             "failures": await repository.recent_snapshots(conn, failed_only=True),
-            "queue": await repository.queue_depth(conn),
+            "queue": await figures.queue_depth(conn),
             "jobs": await repository.recent_jobs(conn),
             "error": None,
             "done": request.query_params.get("done"),

@@ -1,4 +1,4 @@
-"""SQL the console needs beyond the API's: listings, deletes, operators, the job queue."""
+"""SQL the console needs beyond the API's: listings, operators, the newest jobs."""
 
 from __future__ import annotations
 
@@ -63,14 +63,6 @@ async def recent_snapshots(
         return await cur.fetchall()
 
 
-async def queue_depth(conn: Conn) -> dict[str, int]:
-    """How many procrastinate jobs are in each status."""
-    cur = await conn.execute(
-        "SELECT status::text, count(*) FROM procrastinate_jobs GROUP BY status ORDER BY 1"
-    )
-    return {str(status): int(count) for status, count in await cur.fetchall()}
-
-
 @dataclass(frozen=True)
 class JobSummary:
     """One job of the queue, newest first."""
@@ -114,6 +106,7 @@ async def operator_hash(conn: Conn, name: str) -> str | None:
 
 
 async def touch_operator(conn: Conn, name: str) -> None:
+    """Record that operator `name` signed in now."""
     await conn.execute(
         "UPDATE console_operators SET last_login_at = now() WHERE name = %s", (name,)
     )

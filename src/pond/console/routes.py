@@ -17,9 +17,9 @@ from pond.api.state import app_state, base_url
 from pond.console import operator_routes, pages, repository, service, session
 from pond.console.forms import guarded, read, redirect
 from pond.errors import InputError, RateLimited
+from pond.snapshots import records, waiting
 from pond.snapshots import repository as snapshot_rows
 from pond.snapshots import service as snapshots
-from pond.snapshots import waiting
 from pond.snapshots.changes import Mark
 
 _FINAL = ("complete", "failed")
@@ -105,7 +105,7 @@ async def _snapshot_context(request: Request, who: session.Visitor) -> dict[str,
     state = app_state(request)
     async with state.pool.connection() as conn:
         record = await snapshots.find(conn, who.principal, request.path_params["snapshot_id"])
-        published = record.state in snapshot_rows.PUBLISHED
+        published = record.state in records.PUBLISHED
         parts = await snapshot_rows.parts(conn, record.id) if published else []
     links, links_expire = service.part_links(
         record,

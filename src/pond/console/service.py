@@ -13,7 +13,8 @@ from pond.auth.keys import KeyRing
 from pond.clients import service as clients
 from pond.console import repository
 from pond.errors import InputError, InvalidDateRange, PondError
-from pond.snapshots.repository import Conn, PartRecord, SnapshotRecord
+from pond.snapshots.records import PartRecord, SnapshotRecord
+from pond.snapshots.repository import Conn
 from pond.storage.base import ObjectStore
 
 _OPERATOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,62}$")

@@ -21,6 +21,7 @@ import re
 import psycopg
 from pydantic import BaseModel, Field
 
+from pond.entities import repository
 from pond.entities.registry import _BUILT_IN, Entity, configure
 from pond.errors import ConfigError
 from pond.exports.formats import types
@@ -58,16 +59,6 @@ def _entity(name: str, config: EntityConfig) -> Entity:
     )
 
 
-# Each column's type as exports see it: an enum is its labels' text, a domain its base type.
-_COLUMNS_SQL = (
-    "SELECT a.attname, CASE WHEN t.typtype = 'e' THEN 'text'"
-    " WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod)"
-    " ELSE format_type(a.atttypid, a.atttypmod) END"
-    " FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
-    " WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped"
-)
-
-
 def check(conninfo: str, entities: list[Entity]) -> list[Entity]:
     """`entities` with their columns' types, if every table and column exists and every
     exported column has a type pond can export; else `ConfigError` naming what is wrong."""
@@ -76,13 +67,12 @@ def check(conninfo: str, entities: list[Entity]) -> list[Entity]:
     typed = []
     with psycopg.connect(conninfo) as conn:
         for entity in entities:
-            row = conn.execute("SELECT to_regclass(%s)::oid", (entity.table,)).fetchone()
-            if row is None or row[0] is None:
+            present = repository.column_types(conn, entity.table)
+            if present is None:
                 raise ConfigError(
                     f"POND_ENTITIES: entity {entity.name!r}: no table or view {entity.table!r}",
                     hint="create it, or fix `table` in pond.toml / POND_ENTITIES",
                 )
-            present = {str(r[0]): str(r[1]) for r in conn.execute(_COLUMNS_SQL, (row[0],))}
             needed = [entity.org_column, entity.time_column, entity.key_column, *entity.columns]
             missing = [c for c in needed if c not in present]
             if missing:

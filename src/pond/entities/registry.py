@@ -92,12 +92,11 @@ class Entity:
         in (time, id) order, with `limit` the first `%s` of them. Bind parameters:
         `where_params`, then the limit."""
         text = "SELECT {columns} FROM {table} WHERE {where} ORDER BY {time}, {key}"
-        return sql.SQL(text + (" LIMIT %s" if limit else "")).format(
+        return self._compose(
+            text + (" LIMIT %s" if limit else ""),
+            after=after,
+            before=before,
             columns=sql.SQL(", ").join(sql.Identifier(c) for c in columns or self.columns),
-            table=sql.Identifier(*self.table.split(".", 1)),
-            where=self._where(after, before),
-            time=sql.Identifier(self.time_column),
-            key=sql.Identifier(self.key_column),
         )
 
     def sample_query(self) -> sql.Composed:
@@ -106,14 +105,9 @@ class Entity:
         same whatever the table's size. Bind parameters: the percentage of pages, a seed
         (the same seed draws the same pages), then `where_params` with no bound.
         """
-        return sql.SQL(
+        return self._compose(
             "SELECT {time}, {key} FROM {table} TABLESAMPLE SYSTEM (%s) REPEATABLE (%s)"
             " WHERE {where} ORDER BY {time}, {key}"
-        ).format(
-            table=sql.Identifier(*self.table.split(".", 1)),
-            where=self._where(False, False),
-            time=sql.Identifier(self.time_column),
-            key=sql.Identifier(self.key_column),
         )
 
     def pages_query(self) -> sql.Composed:
@@ -131,14 +125,24 @@ class Entity:
 
         Bind parameters: `where_params`, then the offset.
         """
-        return sql.SQL(
+        return self._compose(
             "SELECT {time}, {key} FROM {table} WHERE {where}"
-            " ORDER BY {time}, {key} OFFSET %s LIMIT 1"
-        ).format(
+            " ORDER BY {time}, {key} OFFSET %s LIMIT 1",
+            after=after,
+            before=before,
+        )
+
+    def _compose(
+        self, text: str, *, after: bool = False, before: bool = False, **more: sql.Composable
+    ) -> sql.Composed:
+        """`text` with the table, its time and key columns, the `_where` of `after` and
+        `before`, and `more`, filled in."""
+        return sql.SQL(text).format(
             table=sql.Identifier(*self.table.split(".", 1)),
-            where=self._where(after, before),
             time=sql.Identifier(self.time_column),
             key=sql.Identifier(self.key_column),
+            where=self._where(after, before),
+            **more,
         )
 
 

@@ -1,43 +1,29 @@
 """Loading events in the export's CSV format with COPY, all rows or none.
 
-`pond import` (a file, synchronous) and `POST /insights/events` (a request body,
-asynchronous) share what is here: the header check, the staging table, the
-insert, and the translation of PostgreSQL's errors into one naming the line.
+`pond import` (a file) and `POST /insights/events` (a request body) share what
+is here: the header check and the translation of PostgreSQL's errors into one
+naming the line; both load through `pond.events.repository.load`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
+from pond.clients import repository as clients
 from pond.clients.service import check_org
 from pond.entities import EVENT
 from pond.errors import ImportRejected
+from pond.events import repository
 
 _REQUIRED = ("created_at", "event_type")
 _LINE = re.compile(r"COPY \w+, line (\d+)")
 _CHUNK = 1 << 20
-
-# The staging table: events' columns, the organisation and id filled in on insert.
-# Naive timestamps are read as UTC, whatever the server's zone.
-STAGE = (
-    "SET LOCAL TIME ZONE 'UTC'",
-    "CREATE TEMP TABLE incoming_events (LIKE events INCLUDING DEFAULTS) ON COMMIT DROP",
-    "ALTER TABLE incoming_events ALTER COLUMN org_id DROP NOT NULL, ALTER COLUMN id DROP NOT NULL",
-)
-ENSURE_ORG = (
-    "INSERT INTO organisations (slug) VALUES (%s)"
-    " ON CONFLICT (slug) DO UPDATE SET slug = EXCLUDED.slug RETURNING id"
-)
-# Keep the identity ahead of ids that came from the file.
-ADVANCE_IDS = (
-    "SELECT setval(pg_get_serial_sequence('events', 'id'),"
-    " greatest((SELECT max(id) FROM events), 1))"
-)
 
 
 def check_columns(header: list[str]) -> list[str]:
@@ -55,20 +41,6 @@ def check_columns(header: list[str]) -> list[str]:
     if len(set(columns)) != len(columns):
         raise ImportRejected("line 1: a column is named twice")
     return columns
-
-
-def copy_statement(columns: list[str]) -> sql.Composed:
-    return sql.SQL("COPY incoming_events ({}) FROM STDIN (FORMAT csv, HEADER true)").format(
-        sql.SQL(", ").join(sql.Identifier(c) for c in columns)
-    )
-
-
-def insert_statement(columns: list[str]) -> sql.Composed:
-    """Move the staged rows into events for one organisation (bind: the org id)."""
-    targets = [c for c in EVENT.columns if c in columns]
-    return sql.SQL(
-        "INSERT INTO events (org_id, {cols}) SELECT %s, {cols} FROM incoming_events"
-    ).format(cols=sql.SQL(", ").join(sql.Identifier(c) for c in targets))
 
 
 def rejected(exc: psycopg.Error) -> ImportRejected:
@@ -102,26 +74,26 @@ def _header(path: Path) -> list[str]:
     return check_columns(header)
 
 
+def _blocks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as source:
+        while block := source.read(_CHUNK):
+            yield block
+
+
 def import_csv(conninfo: str, *, org: str, path: Path) -> int:
     """Load every row of `path` into `org`'s events; return the count. A bad row loads none."""
     check_org(org)
     columns = _header(path)
+
+    async def run() -> int:
+        async with (
+            await psycopg.AsyncConnection.connect(conninfo) as conn,
+            conn.transaction(),
+        ):
+            org_id = await clients.ensure_org(conn, org)
+            return await repository.load(conn, org_id, columns, _blocks(path))
+
     try:
-        with psycopg.connect(conninfo) as conn, conn.transaction():
-            row = conn.execute(ENSURE_ORG, (org,)).fetchone()
-            assert row is not None
-            for statement in STAGE:
-                conn.execute(statement)
-            with (
-                conn.cursor() as cur,
-                cur.copy(copy_statement(columns)) as copy,
-                path.open("rb") as source,
-            ):
-                while block := source.read(_CHUNK):
-                    copy.write(block)
-            loaded = conn.execute(insert_statement(columns), (row[0],)).rowcount
-            if "id" in columns:
-                conn.execute(ADVANCE_IDS)
+        return asyncio.run(run())
     except ROW_ERRORS as exc:
         raise rejected(exc) from None
-    return int(loaded)

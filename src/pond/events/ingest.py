@@ -17,7 +17,7 @@ import psycopg
 
 from pond.entities import EVENT
 from pond.errors import ImportRejected, InputError, UnsupportedMediaType
-from pond.events import importing
+from pond.events import importing, repository
 from pond.snapshots.dates import parse_instant
 
 MAX_BODY = 10 * 1024 * 1024
@@ -103,15 +103,6 @@ async def load(
     if data.count(b"\n") > MAX_ROWS + 1:
         raise ImportRejected(f"a batch holds at most {MAX_ROWS} events; split it")
     try:
-        async with conn.transaction():
-            for statement in importing.STAGE:
-                await conn.execute(statement)
-            async with conn.cursor() as cur, cur.copy(importing.copy_statement(columns)) as copy:
-                await copy.write(data)
-            cur2 = await conn.execute(importing.insert_statement(columns), (org_id,))
-            loaded = cur2.rowcount
-            if "id" in columns:
-                await conn.execute(importing.ADVANCE_IDS)
+        return await repository.load(conn, org_id, columns, [data])
     except importing.ROW_ERRORS as exc:
         raise importing.rejected(exc) from None
-    return int(loaded)

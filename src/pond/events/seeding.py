@@ -26,6 +26,7 @@ import psycopg
 from psycopg.copy import QueuedLibpqWriter
 
 from pond.clients.service import check_org
+from pond.events import repository
 
 T = TypeVar("T")
 
@@ -179,20 +180,9 @@ def seed(
     check_org(org)
     with psycopg.connect(conninfo) as conn:
         with conn.transaction():
-            row = conn.execute(
-                "INSERT INTO organisations (slug) VALUES (%s)"
-                " ON CONFLICT (slug) DO UPDATE SET slug = EXCLUDED.slug RETURNING id",
-                (org,),
-            ).fetchone()
-            assert row is not None
-            org_id = int(row[0])
-        statement = psycopg.sql.SQL("COPY events ({}) FROM STDIN (FORMAT BINARY)").format(
-            psycopg.sql.SQL(", ").join(psycopg.sql.Identifier(c) for c in _COLUMNS)
-        )
-        with conn.transaction(), conn.cursor() as cur:
-            # A writer thread sends each block while the next one is generated.
-            writer = QueuedLibpqWriter(cur)
-            with cur.copy(statement, writer=writer) as copy:
-                for block in generate_rows(org_id, start, end, count, seed):
-                    copy.write(block)
+            org_id = repository.ensure_org(conn, org)
+        # A writer thread sends each block while the next one is generated.
+        with conn.transaction(), repository.copy_binary(conn, _COLUMNS, QueuedLibpqWriter) as copy:
+            for block in generate_rows(org_id, start, end, count, seed):
+                copy.write(block)
     return count

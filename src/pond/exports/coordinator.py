@@ -33,7 +33,7 @@ import structlog
 
 from pond.exports import planning, publishing, repository
 from pond.exports.job import Job, Range
-from pond.exports.part_copy import RunOver, begin_snapshot, export_part
+from pond.exports.part_copy import RunOver, export_part
 from pond.exports.progress import Progress
 from pond.exports.publishing import Part
 from pond.jobs import queue
@@ -189,10 +189,8 @@ def export(
         except OSError as exc:
             log.warning("export.cleanup_skipped", snapshot_id=str(job.snapshot_id), reason=str(exc))
         with conn.transaction():
-            begin_snapshot(conn, None)
-            row = conn.execute("SELECT pg_export_snapshot()").fetchone()
-            assert row is not None
-            snapshot = str(row[0])
+            repository.begin_snapshot(conn, None)
+            snapshot = repository.share_snapshot(conn)
             ranges = planning.plan(planning.take_sample(conn, job), max_rows, streams)
             with control.transaction():
                 repository.record_plan(control, job, ranges)

@@ -16,12 +16,11 @@ the range starts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import psycopg
 
 from pond.entities import get_entity
-from pond.exports import formats
+from pond.exports import formats, repository
 from pond.exports.compression import GzipWriter
 from pond.exports.job import Job, Key, Range
 from pond.exports.progress import Progress
@@ -40,17 +39,6 @@ class Written:
     rows: int
     stored: StoredObject
     rest: Key | None
-
-
-def begin_snapshot(conn: psycopg.Connection[Any], snapshot: str | None) -> None:
-    """Start the export's kind of transaction, joining `snapshot` when given."""
-    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-    if snapshot is not None:
-        conn.execute(
-            psycopg.sql.SQL("SET TRANSACTION SNAPSHOT {}").format(psycopg.sql.Literal(snapshot))
-        )
-    # Timestamps print in UTC whatever the server's time zone.
-    conn.execute("SET LOCAL TIME ZONE 'UTC'")
 
 
 def export_part(
@@ -86,7 +74,7 @@ def export_part(
     key = f"{job.snapshot_id}/{job.options.provisional_name(job.entity, job.run, part)}"
     with psycopg.connect(conninfo) as conn, conn.transaction():
         try:
-            begin_snapshot(conn, snapshot)
+            repository.begin_snapshot(conn, snapshot)
         except psycopg.Error as exc:
             raise RunOver(str(exc)) from exc
         writer: StagedWriter = store.stage(key)
@@ -99,10 +87,9 @@ def export_part(
             )
             rest = None
             if rows >= max_rows:
-                found = conn.execute(
-                    entity.boundary_query(after=after, before=before), [*where, max_rows]
-                ).fetchone()
-                rest = None if found is None else (found[0], found[1])
+                rest = repository.key_after(
+                    conn, entity, where, after=after, before=before, offset=max_rows
+                )
             stored = writer.commit()
         except BaseException:
             writer.abort()

@@ -29,6 +29,7 @@ from typing import Any
 import psycopg
 
 from pond.entities import get_entity
+from pond.exports import repository
 from pond.exports.job import Job, Key, Range
 
 # Most pages a plan reads: 2 MiB, wherever they are in the table.
@@ -71,14 +72,13 @@ class Sample:
 def take_sample(conn: psycopg.Connection[Any], job: Job) -> Sample:
     """Read the sample inside `conn`'s transaction (the export's point-in-time view)."""
     entity = get_entity(job.entity)
-    row = conn.execute(entity.pages_query()).fetchone()
-    if row is None or not row[1]:
+    pages = repository.table_pages(conn, entity)
+    if pages is None:
         # A view cannot be sampled: one planned range, cut into parts as it is exported.
         return Sample([], 0.0)
-    pages = int(row[0])
     percent = 100.0 if pages <= SAMPLE_PAGES else 100.0 * SAMPLE_PAGES / pages
-    params = [percent, SAMPLE_SEED, *entity.where_params(job.org_id, job.start, job.end)]
-    keys = [(r[0], r[1]) for r in conn.execute(entity.sample_query(), params)]
+    where = entity.where_params(job.org_id, job.start, job.end)
+    keys = repository.sample_keys(conn, entity, percent, SAMPLE_SEED, where)
     return Sample(keys, percent / 100.0)
 
 

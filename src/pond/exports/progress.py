@@ -16,6 +16,8 @@ import uuid
 
 import psycopg
 
+from pond.exports import repository
+
 
 class Progress:
     def __init__(self, conninfo: str, snapshot_id: uuid.UUID, *, interval: float = 1.0) -> None:
@@ -38,11 +40,7 @@ class Progress:
             try:
                 if self._conn is None:
                     self._conn = psycopg.connect(self._conninfo, autocommit=True)
-                self._conn.execute(
-                    "UPDATE snapshots SET rows_exported = greatest(0, rows_exported + %s)"
-                    " WHERE id = %s AND state = 'running'",
-                    (self._unreported, self._snapshot_id),
-                )
+                repository.add_rows_exported(self._conn, self._snapshot_id, self._unreported)
                 self._unreported = 0
             except psycopg.Error:
                 # Progress is a courtesy: a failure to report it never fails the export;

@@ -5,7 +5,13 @@ The snapshot (`snapshots`): a run claims it, publishes it or fails it. Its plan
 a worker takes by locking the row for as long as it exports the part (a worker
 that dies drops its connection, and the part is free again). Its published
 parts (`snapshot_parts`): written as each part's place becomes known, so that
-clients may download them while the others are exported.
+clients may download them while the others are exported. Its progress
+(`rows_exported`), added to by every process working on the run.
+
+The reads of a run go through here too: the transaction every reader of the
+export works in (one point-in-time view, shared between connections), and the
+sample, page count and part boundaries of the exported table, whose statements
+the entity builds (`pond.entities.registry`).
 
 Every statement of a run names the run (`attempts` when it claimed the
 snapshot): nothing a dead run left behind is taken for the living run's work.
@@ -23,9 +29,10 @@ from typing import Any
 
 import psycopg
 
-from pond.exports.job import Job, Range, key_from_text, key_text
+from pond.entities import Entity
+from pond.exports.job import Job, Key, Range, key_from_text, key_text
 from pond.exports.options import ExportOptions
-from pond.snapshots.changes import CHANNEL
+from pond.snapshots.repository import CHANNEL
 
 Conn = psycopg.Connection[Any]
 
@@ -75,12 +82,59 @@ def running_job(conn: Conn, snapshot_id: uuid.UUID, run: int) -> Job | None:
     return None if row is None else _job(snapshot_id, row)
 
 
+def begin_snapshot(conn: Conn, snapshot: str | None) -> None:
+    """Start the export's kind of transaction, REPEATABLE READ and READ ONLY, joining the
+    exported snapshot `snapshot` when given (`psycopg.Error` if it can no longer be joined:
+    the transaction that exported it has ended)."""
+    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    if snapshot is not None:
+        conn.execute(
+            psycopg.sql.SQL("SET TRANSACTION SNAPSHOT {}").format(psycopg.sql.Literal(snapshot))
+        )
+    # Timestamps print in UTC whatever the server's time zone.
+    conn.execute("SET LOCAL TIME ZONE 'UTC'")
+
+
+def share_snapshot(conn: Conn) -> str:
+    """The name under which other connections join the point-in-time view of `conn`'s
+    transaction (`begin_snapshot`), for as long as that transaction lasts."""
+    row = conn.execute("SELECT pg_export_snapshot()").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def table_pages(conn: Conn, entity: Entity) -> int | None:
+    """How many pages the entity's table has; None if it cannot be sampled (a view)."""
+    row = conn.execute(entity.pages_query()).fetchone()
+    return None if row is None or not row[1] else int(row[0])
+
+
+def sample_keys(
+    conn: Conn, entity: Entity, percent: float, seed: int, where: list[Any]
+) -> list[Key]:
+    """The keys, in order, of the rows `where` picks (`Entity.where_params`, no bound) on
+    `percent` of the table's pages, drawn by `seed`."""
+    return [(r[0], r[1]) for r in conn.execute(entity.sample_query(), [percent, seed, *where])]
+
+
+def key_after(
+    conn: Conn, entity: Entity, where: list[Any], *, after: bool, before: bool, offset: int
+) -> Key | None:
+    """The key of the row `offset` rows into those `where` picks (`Entity.where_params`,
+    with the bounds `after` and `before` says it holds); None if there are not that many."""
+    found = conn.execute(
+        entity.boundary_query(after=after, before=before), [*where, offset]
+    ).fetchone()
+    return None if found is None else (found[0], found[1])
+
+
 def clear_plans(conn: Conn, snapshot_id: uuid.UUID) -> None:
     """Drop the plans of earlier runs, once their workers have let go of their parts."""
     conn.execute("DELETE FROM export_parts WHERE snapshot_id = %s", (snapshot_id,))
 
 
 def record_plan(conn: Conn, job: Job, ranges: list[Range]) -> None:
+    """Add `ranges` to the run's plan as pending parts."""
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO export_parts (snapshot_id, run, range_no, sub_no, after_key, before_key)"
@@ -155,6 +209,8 @@ def record_done(conn: Conn, job: Job, part: Range, done: Done, rest: Any) -> Non
 def record_failure(
     conn: Conn, job: Job, part: Range, attempts: int, reason: str, *, gave_up: bool
 ) -> None:
+    """Record a taken part's failed attempt: pending again to be retried, or failed for
+    good if the run `gave_up` on it (published as failed, with `reason`)."""
     conn.execute(
         "UPDATE export_parts SET attempts = %s, reason = %s, state = %s"
         " WHERE snapshot_id = %s AND run = %s AND range_no = %s AND sub_no = %s",
@@ -263,6 +319,15 @@ def finish(conn: Conn, job: Job, state: str, reason: str | None) -> bool:
         return False
     conn.execute("DELETE FROM export_parts WHERE snapshot_id = %s", (job.snapshot_id,))
     return True
+
+
+def add_rows_exported(conn: Conn, snapshot_id: uuid.UUID, rows: int) -> None:
+    """Add `rows` (fewer, if negative; never below 0) to a running snapshot's progress."""
+    conn.execute(
+        "UPDATE snapshots SET rows_exported = greatest(0, rows_exported + %s)"
+        " WHERE id = %s AND state = 'running'",
+        (rows, snapshot_id),
+    )
 
 
 def fail(conn: Conn, snapshot_id: uuid.UUID, reason: str) -> None:

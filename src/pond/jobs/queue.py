@@ -16,6 +16,7 @@ from typing import Any
 import procrastinate
 import psycopg
 from procrastinate import exceptions
+from procrastinate.jobs import JobDeferrer
 
 # An app that is never opened: it owns no connection and runs its statements only on
 # the connections it is given (a sync or an async psycopg connection).
@@ -38,6 +39,16 @@ def _as_psycopg_errors() -> Iterator[None]:
         raise
 
 
+def _deferrer(
+    conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any],
+    queue: str,
+    task: str,
+    priority: int,
+) -> JobDeferrer:
+    """Defers jobs of `task` on `conn`, in its transaction."""
+    return _APP.configure_task(task, queue=queue, priority=priority, connection=conn)
+
+
 def defer(
     conn: psycopg.Connection[Any],
     queue: str,
@@ -50,9 +61,8 @@ def defer(
     """Queue `count` jobs of `task` with `args` on `conn`, in its transaction; return their ids."""
     if count < 1:
         return []
-    deferrer = _APP.configure_task(task, queue=queue, priority=priority, connection=conn)
     with _as_psycopg_errors():
-        return deferrer.batch_defer(*[args] * count)
+        return _deferrer(conn, queue, task, priority).batch_defer(*[args] * count)
 
 
 async def defer_async(
@@ -67,9 +77,8 @@ async def defer_async(
     """`defer` on an async connection."""
     if count < 1:
         return []
-    deferrer = _APP.configure_task(task, queue=queue, priority=priority, connection=conn)
     with _as_psycopg_errors():
-        return await deferrer.batch_defer_async(*[args] * count)
+        return await _deferrer(conn, queue, task, priority).batch_defer_async(*[args] * count)
 
 
 async def cancel_async(conn: psycopg.AsyncConnection[Any], job_id: int) -> bool:

@@ -35,7 +35,6 @@ from pond.snapshots import repository
 
 log = structlog.get_logger("pond.snapshots")
 
-CHANNEL = "pond_snapshots"
 SWEEP_SECONDS = 5.0
 # Reconnection waits this long after a failure, doubling up to the most.
 RETRY_SECONDS, RETRY_MAX_SECONDS = 0.5, 5.0
@@ -187,7 +186,7 @@ class SnapshotChanges:
                 delay = min(delay * 2, RETRY_MAX_SECONDS)
 
     async def _listen(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        await conn.execute(f"LISTEN {CHANNEL}")
+        await repository.listen(conn)
         self.listening = True
         log.debug("snapshot_changes.listening")
         # Announcements made before LISTEN took effect were not heard.

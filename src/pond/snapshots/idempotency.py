@@ -11,12 +11,13 @@ import hashlib
 import json
 import re
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 
 from pond.errors import InputError
 from pond.exports.options import ExportOptions
+from pond.snapshots import repository
 from pond.snapshots.dates import format_instant
+from pond.snapshots.records import Remembered
 from pond.snapshots.repository import Conn
 
 HEADER = "Idempotency-Key"
@@ -25,12 +26,6 @@ _MAX_LENGTH = 255
 # 1 to 255 printable ASCII characters, not starting or ending with a space (HTTP trims those).
 KEY_PATTERN = r"^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$"
 _KEY = re.compile(KEY_PATTERN)
-
-
-@dataclass(frozen=True)
-class Remembered:
-    request_hash: str
-    snapshot_id: uuid.UUID
 
 
 def parse_key(value: str | None) -> str | None:
@@ -70,32 +65,12 @@ async def lookup(conn: Conn, client_id: str, key: str) -> Remembered | None:
     The lock makes concurrent requests with one key wait for each other, so only
     the first creates a snapshot. Keys older than 24 hours are forgotten here.
     """
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended('pond.idempotency:' || %s || ':' || %s, 0))",
-        (client_id, key),
-    )
-    # Forget this client's expired keys (this one included): the table stays small.
-    await conn.execute(
-        "DELETE FROM idempotency_keys WHERE client_id = %s"
-        " AND created_at <= now() - make_interval(hours => %s)",
-        (client_id, KEEP_HOURS),
-    )
-    row = await (
-        await conn.execute(
-            "SELECT request_hash, snapshot_id FROM idempotency_keys"
-            " WHERE client_id = %s AND key = %s",
-            (client_id, key),
-        )
-    ).fetchone()
-    return Remembered(str(row[0]), row[1]) if row else None
+    await repository.lock_idempotency_key(conn, client_id, key)
+    return await repository.remembered_key(conn, client_id, key, keep_hours=KEEP_HOURS)
 
 
 async def remember(
     conn: Conn, client_id: str, key: str, fingerprint: str, snapshot_id: uuid.UUID
 ) -> None:
     """Record that `key` created `snapshot_id` (call after `lookup`, in its transaction)."""
-    await conn.execute(
-        "INSERT INTO idempotency_keys (client_id, key, request_hash, snapshot_id)"
-        " VALUES (%s, %s, %s, %s)",
-        (client_id, key, fingerprint, snapshot_id),
-    )
+    await repository.remember_key(conn, client_id, key, fingerprint, snapshot_id)

@@ -23,7 +23,7 @@ from pond.auth import bearer
 from pond.auth.bearer import Principal
 from pond.errors import RateLimited
 from pond.limits.repository import Grant
-from pond.snapshots.repository import Lookup
+from pond.snapshots.records import Lookup
 
 T = TypeVar("T")
 

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from pond.errors import InputError
 from pond.snapshots.dates import parse_instant
-from pond.snapshots.repository import ListQuery, SnapshotRecord
+from pond.snapshots.records import ListQuery, SnapshotRecord
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200

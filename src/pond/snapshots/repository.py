@@ -1,11 +1,15 @@
-"""SQL for snapshots and their parts."""
+"""SQL of the API side for snapshots: create, read, list, delete; their idempotency keys;
+and listening for news of them.
+
+The export changes a snapshot's rows only through `pond.exports.repository`.
+"""
 
 from __future__ import annotations
 
 import itertools
 import operator
 import uuid
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -16,63 +20,27 @@ from pond.exports.options import ExportOptions
 from pond.jobs import queue
 from pond.limits import repository as limits
 from pond.limits.repository import Grant
+from pond.snapshots.records import (
+    WITH_PARTS,
+    ClientStanding,
+    ListQuery,
+    Lookup,
+    LookupKey,
+    PartRecord,
+    Remembered,
+    SnapshotRecord,
+)
 
 Conn = psycopg.AsyncConnection[Any]
 
 EXPORT_TASK = "pond.export_snapshot"
 EXPORT_QUEUE = "exports"
+# Where every change of a snapshot is announced (by the trigger on `snapshots`, and by
+# `pg_notify` for other news), with the snapshot's id as the payload.
+CHANNEL = "pond_snapshots"
 
-
-@dataclass(frozen=True)
-class SnapshotRecord:
-    id: uuid.UUID
-    org_id: int
-    client_id: str
-    entity: str
-    created_at_from: datetime
-    created_at_to: datetime
-    state: str
-    reason: str | None
-    created_at: datetime
-    expires_at: datetime
-    deleted_at: datetime | None
-    format: str = "csv"
-    compression: str | None = None
-    export_columns: list[str] | None = None
-    rows_exported: int | None = None
-    attempts: int = 0  # runs of its export so far: the run that published its parts
-
-    @property
-    def options(self) -> ExportOptions:
-        columns = tuple(self.export_columns) if self.export_columns is not None else None
-        return ExportOptions(format=self.format, compression=self.compression, columns=columns)
-
-
-_COLUMNS = (
-    "id, org_id, client_id, entity, created_at_from, created_at_to, state, reason,"
-    " created_at, expires_at, deleted_at, format, compression, export_columns, rows_exported,"
-    " attempts"
-)
-
-
-# States of a snapshot whose parts are published (a failed one may have some).
-PUBLISHED = ("complete", "failed")
-# States in which a snapshot may list parts: a running export lists each finished part
-# as soon as its place is known (shown only on request, see `service.render`).
-WITH_PARTS = (*PUBLISHED, "running")
-
-
-@dataclass(frozen=True)
-class PartRecord:
-    """A published part: `complete` with its object, or `failed` with a reason and none."""
-
-    seq: int
-    name: str
-    size: int | None
-    row_count: int | None
-    sha256: str | None
-    state: str = "complete"
-    reason: str | None = None
+_SNAPSHOT_FIELDS = [f.name for f in fields(SnapshotRecord)]
+_COLUMNS = ", ".join(_SNAPSHOT_FIELDS)
 
 
 async def insert_and_schedule(
@@ -131,41 +99,8 @@ async def get_for_org(conn: Conn, snapshot_id: uuid.UUID, org_id: int) -> Snapsh
         return await cur.fetchone()
 
 
-@dataclass(frozen=True)
-class ClientStanding:
-    """A client as its tokens are checked against it (see `pond.auth.bearer.admit`)."""
-
-    client_id: str
-    org_id: int
-    generation: int
-    revoked_at: datetime | None
-
-    @property
-    def active(self) -> bool:
-        return self.revoked_at is None
-
-
-@dataclass(frozen=True)
-class Lookup:
-    """What a snapshot GET reads: the token's client, the snapshot and its published parts.
-
-    `client` is None for an unknown client; `record` is None when the client's
-    organisation has no such snapshot; `parts` is empty unless the snapshot's
-    state is one of `WITH_PARTS`. `grant` is the count of the client's requests
-    against its rate limit, made by the same statement (None when not counted); the
-    requests of one client in a batch share it, and each claims its own answer.
-    """
-
-    client: ClientStanding | None
-    record: SnapshotRecord | None
-    parts: list[PartRecord]
-    grant: Grant | None = None
-
-
-_SNAPSHOT_FIELDS = [name.strip() for name in _COLUMNS.split(",")]
 # PartRecord's fields are snapshot_parts columns, as `parts` reads them.
 _PART_FIELDS = [f.name for f in fields(PartRecord)]
-LookupKey = tuple[str, uuid.UUID | None]  # (client id, snapshot id or None)
 _LOOKUP_COLUMNS = (
     "SELECT k.n, c.client_id, c.org_id, c.generation, c.revoked_at, p.snapshot_id IS NOT NULL, "
     + ", ".join(f"s.{name}" for name in _SNAPSHOT_FIELDS)
@@ -241,19 +176,6 @@ async def lookup_many(
                 grant = grants[client.client_id] = limits.grant(per_minute, *first[end:])
         found[ordered[number - 1]] = Lookup(client, record, parts, grant)
     return {key: found.get(key, _MISSING) for key in ordered}
-
-
-@dataclass(frozen=True)
-class ListQuery:
-    """One page of an organisation's live snapshots, newest first; None means no filter."""
-
-    org_id: int
-    limit: int
-    states: tuple[str, ...] | None = None
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-    # The (created_at, id) of the last snapshot of the previous page.
-    after_key: tuple[datetime, uuid.UUID] | None = None
 
 
 async def list_for_org(conn: Conn, query: ListQuery) -> list[SnapshotRecord]:
@@ -350,13 +272,8 @@ async def parts_of_many(
 
 
 async def parts(conn: Conn, snapshot_id: uuid.UUID) -> list[PartRecord]:
-    async with conn.cursor(row_factory=class_row(PartRecord)) as cur:
-        await cur.execute(
-            "SELECT seq, name, size, row_count, sha256, state, reason FROM snapshot_parts"
-            " WHERE snapshot_id = %s ORDER BY seq",
-            (snapshot_id,),
-        )
-        return await cur.fetchall()
+    """The parts of one snapshot, in order."""
+    return (await parts_of_many(conn, [snapshot_id]))[snapshot_id]
 
 
 async def marks(conn: Conn, snapshot_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[str, int, int]]:
@@ -374,3 +291,50 @@ async def marks(conn: Conn, snapshot_ids: list[uuid.UUID]) -> dict[uuid.UUID, tu
         )
     ).fetchall()
     return {row[0]: (str(row[1]), int(row[2]), int(row[3])) for row in rows}
+
+
+async def listen(conn: Conn) -> None:
+    """Have `conn` (autocommit, a connection of its own) hear the announcements on `CHANNEL`."""
+    await conn.execute(f"LISTEN {CHANNEL}")
+
+
+async def lock_idempotency_key(conn: Conn, client_id: str, key: str) -> None:
+    """Hold the client's `key` until the transaction ends: requests with one key wait in turn."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('pond.idempotency:' || %s || ':' || %s, 0))",
+        (client_id, key),
+    )
+
+
+async def remembered_key(
+    conn: Conn, client_id: str, key: str, *, keep_hours: int
+) -> Remembered | None:
+    """What the client's `key` stands for, if used in the last `keep_hours`.
+
+    The client's keys older than that are deleted first (this one included): the
+    table stays small.
+    """
+    await conn.execute(
+        "DELETE FROM idempotency_keys WHERE client_id = %s"
+        " AND created_at <= now() - make_interval(hours => %s)",
+        (client_id, keep_hours),
+    )
+    row = await (
+        await conn.execute(
+            "SELECT request_hash, snapshot_id FROM idempotency_keys"
+            " WHERE client_id = %s AND key = %s",
+            (client_id, key),
+        )
+    ).fetchone()
+    return Remembered(str(row[0]), row[1]) if row else None
+
+
+async def remember_key(
+    conn: Conn, client_id: str, key: str, fingerprint: str, snapshot_id: uuid.UUID
+) -> None:
+    """Record that the client's `key`, asking for `fingerprint`, created `snapshot_id`."""
+    await conn.execute(
+        "INSERT INTO idempotency_keys (client_id, key, request_hash, snapshot_id)"
+        " VALUES (%s, %s, %s, %s)",
+        (client_id, key, fingerprint, snapshot_id),
+    )

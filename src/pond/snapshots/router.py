@@ -18,6 +18,7 @@ from pond.api.routing import resources
 from pond.api.state import app_state, base_url
 from pond.auth import bearer
 from pond.snapshots import idempotency, limits, listing, repository, service, waiting
+from pond.snapshots.records import WITH_PARTS
 
 
 async def create_snapshot(request: Request) -> Response:
@@ -48,7 +49,7 @@ async def list_snapshots(request: Request) -> Response:
             conn, dataclasses.replace(query, limit=query.limit + 1)
         )
         page = records[: query.limit]
-        published = [r.id for r in page if r.state in repository.WITH_PARTS]
+        published = [r.id for r in page if r.state in WITH_PARTS]
         parts = await repository.parts_of_many(conn, published)
     base = base_url(request)
     items = [

@@ -23,7 +23,8 @@ from pond.exports.formats import columns_of
 from pond.settings import Settings
 from pond.snapshots import idempotency, repository
 from pond.snapshots.dates import format_instant, parse_range
-from pond.snapshots.repository import Conn, PartRecord, SnapshotRecord
+from pond.snapshots.records import PartRecord, SnapshotRecord
+from pond.snapshots.repository import Conn
 from pond.storage.base import ObjectStore
 
 # How long a client over its organisation's cap is told to wait before trying again.

@@ -27,7 +27,7 @@ from pond.auth.tokens import TokenClaims
 from pond.errors import InputError
 from pond.snapshots import limits, service
 from pond.snapshots.changes import Mark
-from pond.snapshots.repository import PartRecord, SnapshotRecord
+from pond.snapshots.records import PartRecord, SnapshotRecord
 
 MAX_WAIT = 30.0
 UNFINISHED = ("pending", "running")

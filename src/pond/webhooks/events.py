@@ -8,7 +8,6 @@ event (a rerun of the export job) queues nothing new.
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +17,7 @@ import structlog
 
 from pond.jobs import queue
 from pond.snapshots.dates import format_instant
+from pond.webhooks import repository
 from pond.webhooks.repository import DELIVER_TASK, WEBHOOK_QUEUE
 
 log = structlog.get_logger("pond.webhooks")
@@ -28,23 +28,17 @@ _STATE_OF = {COMPLETED: "complete", FAILED: "failed"}
 
 
 def _payload(
-    conn: psycopg.Connection[Any], snapshot_id: uuid.UUID, event_type: str, public_url: str | None
+    conn: repository.SyncConn, snapshot_id: uuid.UUID, event_type: str, public_url: str | None
 ) -> tuple[int, dict[str, Any]] | None:
     """The organisation and the event body; None unless the snapshot is in the event's state."""
-    row = conn.execute(
-        "SELECT org_id, state, reason FROM snapshots WHERE id = %s", (snapshot_id,)
-    ).fetchone()
-    if row is None:
+    found = repository.snapshot_outcome(conn, snapshot_id)
+    if found is None:
         return None
-    org_id, state, reason = int(row[0]), str(row[1]), row[2]
+    org_id, state, reason = found
     if state != _STATE_OF[event_type]:
         # A rerun that found nothing to do, or a snapshot deleted meanwhile: no event.
         return None
-    parts = conn.execute(
-        "SELECT name, size, row_count, state FROM snapshot_parts"
-        " WHERE snapshot_id = %s ORDER BY seq",
-        (snapshot_id,),
-    ).fetchall()
+    parts = repository.listed_parts(conn, snapshot_id)
     data: dict[str, Any] = {"id": str(snapshot_id), "state": state}
     if public_url:
         data["href"] = f"{public_url.rstrip('/')}/insights/snapshots/{snapshot_id}"
@@ -52,7 +46,7 @@ def _payload(
     data["items"] = [
         {"name": n, "size": s, "count": c, "state": st}
         if st != "complete"
-        else {"name": n, "size": int(s), "count": int(c)}
+        else {"name": n, "size": s, "count": c}
         for n, s, c, st in parts
     ]
     if state == "failed" and reason:
@@ -77,22 +71,19 @@ def emit(
         if built is None:
             return 0
         org_id, payload = built
-        endpoints = conn.execute(
-            "SELECT id FROM webhook_endpoints"
-            " WHERE org_id = %s AND disabled_at IS NULL AND %s = ANY (events)",
-            (org_id, event_type),
-        ).fetchall()
-        for (endpoint_id,) in endpoints:
-            row = conn.execute(
-                "INSERT INTO webhook_deliveries (event_id, endpoint_id, snapshot_id, event_type,"
-                " payload) VALUES (%s, %s, %s, %s, %s::jsonb)"
-                " ON CONFLICT (endpoint_id, snapshot_id, event_type) DO NOTHING RETURNING id",
-                (event_id, endpoint_id, sid, event_type, json.dumps(payload)),
-            ).fetchone()
-            if row is None:
+        for endpoint_id in repository.subscribed(conn, org_id, event_type):
+            delivery_id = repository.insert_delivery(
+                conn,
+                event_id=event_id,
+                endpoint_id=endpoint_id,
+                snapshot_id=sid,
+                event_type=event_type,
+                payload=payload,
+            )
+            if delivery_id is None:
                 continue
             # Deferred inside our transaction: the job exists if and only if the delivery does.
-            queue.defer(conn, WEBHOOK_QUEUE, DELIVER_TASK, {"delivery_id": int(row[0])})
+            queue.defer(conn, WEBHOOK_QUEUE, DELIVER_TASK, {"delivery_id": delivery_id})
             queued += 1
     if queued:
         log.info(

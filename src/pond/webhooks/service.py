@@ -121,8 +121,6 @@ async def register(conn: Conn, org_id: int, new: NewEndpoint) -> Registered:
     `MAX_ENDPOINTS_PER_ORG` endpoints.
     """
     async with conn.transaction():
-        # One organisation at a time, so two registrations cannot both pass the cap.
-        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (org_id,))
         if await repository.count_active(conn, org_id) >= MAX_ENDPOINTS_PER_ORG:
             raise TooManyWebhooks(
                 f"your organisation already has {MAX_ENDPOINTS_PER_ORG} webhook endpoints",
