@@ -24,11 +24,6 @@ import pytest
 SRC = Path(__file__).resolve().parents[2] / "src" / "pond"
 MAX_LINES = 400
 
-# Modules over MAX_LINES for now, and why.
-LONG_FOR_NOW = {
-    "client/protocol.py": "until the client's split lands",
-}
-
 # Modules besides the repositories where SQL is written, and why.
 SQL_ELSEWHERE = {
     "db/migrate.py": "applies pond's migrations",
@@ -123,14 +118,7 @@ def test_no_module_is_over_the_limit() -> None:
         for path in _modules()
         if (lines := len(path.read_text().splitlines())) > MAX_LINES
     }
-    unexplained = {name: lines for name, lines in long.items() if name not in LONG_FOR_NOW}
-    assert unexplained == {}, f"split these modules by idea (at most {MAX_LINES} lines each)"
-
-
-@pytest.mark.parametrize("name", sorted(LONG_FOR_NOW))
-def test_each_long_module_excused_is_still_long(name: str) -> None:
-    lines = len((SRC / name).read_text().splitlines())
-    assert lines > MAX_LINES, f"{name} has {lines} lines now: remove it from LONG_FOR_NOW"
+    assert long == {}, f"split these modules by idea (at most {MAX_LINES} lines each)"
 
 
 def test_sql_is_written_only_in_the_repositories() -> None:
