@@ -13,7 +13,8 @@ client and prints:
 
 Typer and `pond.cli.shortcut` both read the command's parameters from its
 signature and call it with keyword arguments; the command made here has the
-body's own parameters followed by the session's, annotations already resolved.
+body's own parameters followed by the session's, annotations already resolved
+(the command modules keep theirs as objects: see `client_commands`).
 """
 
 from __future__ import annotations
@@ -78,12 +79,9 @@ def client_command(body: Callable[Concatenate[Session, ...], None]) -> Callable[
     The command takes keyword arguments only, as typer passes them; those left out
     get their defaults.
     """
-    hints = get_type_hints(body, include_extras=True)
-    own = list(inspect.signature(body).parameters.values())[1:]
+    own = list(inspect.signature(body, eval_str=True).parameters.values())[1:]
     shared = _session_parameters()
-    parameters = [
-        p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hints[p.name]) for p in own
-    ]
+    parameters = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
     parameters.extend(shared)
 
     @functools.wraps(body)
