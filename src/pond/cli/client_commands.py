@@ -1,11 +1,15 @@
 """Client commands: `pond token`, `pond configure`, `pond snapshot ...`, `pond export`, `pond sync`.
 
 Each parses its options, calls `pond.client`, and renders: results on stdout
-(JSON with `--json`), notes and progress on stderr. Errors become messages
+(JSON with `--json`), notes and progress on stderr. The connection options and
+`--json`, which all but `configure` take (there, `--profile` and the URLs name
+what to write), come from `pond.cli.client_session`. Errors become messages
 and exit codes in `pond.cli.output`.
 """
 
-from __future__ import annotations
+# Without `from __future__ import annotations`: the commands' annotations are then objects
+# made as the module loads, which `client_command` takes as they are; as strings, each
+# command would `eval` them at every start (about a millisecond of `pond snapshot show`).
 
 import sys
 from datetime import UTC, datetime
@@ -16,7 +20,6 @@ import typer
 
 from pond.cli import client_export, client_options
 from pond.cli.client_options import (
-    ApiUrl,
     Columns,
     Entity,
     Fields,
@@ -26,12 +29,9 @@ from pond.cli.client_options import (
     Json,
     Merge,
     Parallel,
-    Profile,
     SnapshotRef,
     Timeout,
-    TokenUrl,
     Tz,
-    open_client,
     read_options,
     read_range,
     read_timeout,
@@ -39,12 +39,13 @@ from pond.cli.client_options import (
 from pond.cli.client_render import (
     FollowView,
     WaitView,
-    emit_json,
+    emit,
     human_bytes,
     note,
     report_download,
     result,
 )
+from pond.cli.client_session import Session, client_command
 from pond.client import Client, Snapshot
 from pond.client.config import KEYS, config_path, read_profiles, write_profile
 from pond.client.errors import UsageError
@@ -56,27 +57,18 @@ snapshot_app = typer.Typer(
 )
 
 
-def token(
-    profile: Profile = None,
-    api_url: ApiUrl = None,
-    token_url: TokenUrl = None,
-    as_json: Json = False,
-) -> None:
+@client_command
+def token(session: Session) -> None:
     """Print an access token for the API (cached, and fetched anew shortly before it expires)."""
-    with open_client(profile, api_url, token_url) as client:
+    with session.open() as client:
         current = client.token()
-    if as_json:
-        expires_at = datetime.fromtimestamp(current.expires_at, UTC)
-        emit_json(
-            {
-                "access_token": current.access_token,
-                "token_type": current.token_type,
-                "expires_in": current.expires_in,
-                "expires_at": format_time(expires_at),
-            }
-        )
-        return
-    result(current.access_token)
+    wire = {
+        "access_token": current.access_token,
+        "token_type": current.token_type,
+        "expires_in": current.expires_in,
+        "expires_at": format_time(datetime.fromtimestamp(current.expires_at, UTC)),
+    }
+    session.emit(wire, human=lambda: result(current.access_token))
 
 
 def configure(
@@ -126,12 +118,13 @@ def configure(
         )
     write_profile(path, profile, values)
     shown = {key: values[key] for key in KEYS if key in values and key != "client_secret"}
-    if as_json:
-        emit_json({"profile": profile, "path": str(path), **shown})
-        return
-    result(f"saved profile {profile!r} in {path}")
-    for key, value in shown.items():
-        note(f"  {key}: {value}")
+
+    def saved() -> None:
+        result(f"saved profile {profile!r} in {path}")
+        for key, value in shown.items():
+            note(f"  {key}: {value}")
+
+    emit({"profile": profile, "path": str(path), **shown}, as_json=as_json, human=saved)
 
 
 def _describe(snapshot: Snapshot) -> None:
@@ -149,6 +142,17 @@ def _describe(snapshot: Snapshot) -> None:
         note(f"reason:  {snapshot.failure_reason}")
 
 
+def _tabulate(snapshots: list[Snapshot]) -> None:
+    for snapshot in snapshots:
+        query = snapshot.query
+        scope = f"{query.entity} {query.created_at_from} to {query.created_at_to}" if query else ""
+        result(f"{snapshot.id}  {snapshot.state:<8}  {scope}")
+
+
+def _show(session: Session, snapshot: Snapshot) -> None:
+    session.emit(snapshot.to_wire(), human=lambda: _describe(snapshot))
+
+
 def wait_for(client: Client, ref: str | Snapshot, timeout: float | None) -> Snapshot:
     """Wait for a snapshot, showing progress."""
     with WaitView() as view:
@@ -156,7 +160,9 @@ def wait_for(client: Client, ref: str | Snapshot, timeout: float | None) -> Snap
 
 
 @snapshot_app.command("create")
+@client_command
 def snapshot_create(
+    session: Session,
     start: Annotated[
         str, typer.Option("--from", metavar="TIME", help="Start of the range (included).")
     ],
@@ -169,42 +175,32 @@ def snapshot_create(
     columns: Columns = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until it is complete.")] = False,
     timeout: Timeout = None,
-    profile: Profile = None,
-    api_url: ApiUrl = None,
-    token_url: TokenUrl = None,
-    as_json: Json = False,
 ) -> None:
     """Schedule a snapshot of ENTITY rows created in [FROM, TO); print its href."""
     lower, upper = read_range(tz, start, end)
-    with open_client(profile, api_url, token_url) as client:
+    with session.open() as client:
         snapshot = client.create(lower, upper, entity, **read_options(fields, gzip, columns, fmt))
         if wait:
             snapshot = wait_for(client, snapshot, read_timeout(timeout))
-    if as_json:
-        emit_json(snapshot.to_wire())
-        return
-    _describe(snapshot)
+    _show(session, snapshot)
 
 
 @snapshot_app.command("show")
+@client_command
 def snapshot_show(
+    session: Session,
     ref: SnapshotRef,
-    profile: Profile = None,
-    api_url: ApiUrl = None,
-    token_url: TokenUrl = None,
-    as_json: Json = False,
 ) -> None:
     """Describe a snapshot: state, range, and when complete its parts with fresh links."""
-    with open_client(profile, api_url, token_url) as client:
+    with session.open() as client:
         snapshot = client.get(ref)
-    if as_json:
-        emit_json(snapshot.to_wire())
-        return
-    _describe(snapshot)
+    _show(session, snapshot)
 
 
 @snapshot_app.command("list")
+@client_command
 def snapshot_list(
+    session: Session,
     state: Annotated[
         list[str] | None,
         typer.Option(
@@ -226,10 +222,6 @@ def snapshot_list(
         typer.Option("--limit", metavar="N", min=1, help="Show at most N snapshots, newest first."),
     ] = 100,
     tz: Tz = None,
-    profile: Profile = None,
-    api_url: ApiUrl = None,
-    token_url: TokenUrl = None,
-    as_json: Json = False,
 ) -> None:
     """List your snapshots, newest first, if the server offers a list (exit 4 and a message if not).
 
@@ -237,39 +229,30 @@ def snapshot_list(
     """
     lower, upper = client_options.read_bounds(tz, since, until)
     states = [part.strip() for value in state or [] for part in value.split(",") if part.strip()]
-    with open_client(profile, api_url, token_url) as client:
+    with session.open() as client:
         snapshots = client.list(
             state=states or None, created_after=lower, created_before=upper, limit=limit
         )
-    if as_json:
-        emit_json([snapshot.to_wire() for snapshot in snapshots])
-        return
-    for snapshot in snapshots:
-        query = snapshot.query
-        scope = f"{query.entity} {query.created_at_from} to {query.created_at_to}" if query else ""
-        result(f"{snapshot.id}  {snapshot.state:<8}  {scope}")
+    session.emit([snapshot.to_wire() for snapshot in snapshots], human=lambda: _tabulate(snapshots))
 
 
 @snapshot_app.command("wait")
+@client_command
 def snapshot_wait(
+    session: Session,
     ref: SnapshotRef,
     timeout: Timeout = None,
-    profile: Profile = None,
-    api_url: ApiUrl = None,
-    token_url: TokenUrl = None,
-    as_json: Json = False,
 ) -> None:
     """Wait until a snapshot is complete (exit 5 if it fails, 7 on --timeout)."""
-    with open_client(profile, api_url, token_url) as client:
+    with session.open() as client:
         snapshot = wait_for(client, ref, read_timeout(timeout))
-    if as_json:
-        emit_json(snapshot.to_wire())
-        return
-    _describe(snapshot)
+    _show(session, snapshot)
 
 
 @snapshot_app.command("download")
+@client_command
 def snapshot_download(
+    session: Session,
     ref: SnapshotRef,
     out: Annotated[
         Path, typer.Option("--out", metavar="DIR", help="Directory for the part files.")
@@ -278,10 +261,6 @@ def snapshot_download(
     parallel: Parallel = 4,
     fsync: Fsync = False,
     timeout: Timeout = None,
-    profile: Profile = None,
-    api_url: ApiUrl = None,
-    token_url: TokenUrl = None,
-    as_json: Json = False,
 ) -> None:
     """Download a snapshot's parts into OUT, verified; waits for it if it is not complete.
 
@@ -289,39 +268,30 @@ def snapshot_download(
     others still export. Run it again after an interruption: finished parts
     are kept and partial ones continue where they stopped.
     """
-    views = FollowView()
-    try:
-        with open_client(profile, api_url, token_url, fsync=fsync) as client:
-            download = client.wait_and_download(
-                ref,
-                out,
-                parallel=parallel,
-                timeout=read_timeout(timeout),
-                waiting=views.waiting,
-                progress=views.downloading,
-            )
-    finally:
-        views.close()
+    with FollowView() as views, session.open(fsync=fsync) as client:
+        download = client.wait_and_download(
+            ref,
+            out,
+            parallel=parallel,
+            timeout=read_timeout(timeout),
+            waiting=views.waiting,
+            progress=views.downloading,
+        )
     merged = download.merge(merge) if merge is not None else None
-    report_download(download, merged, as_json)
+    report_download(download, merged, as_json=session.as_json)
 
 
 @snapshot_app.command("delete")
+@client_command
 def snapshot_delete(
+    session: Session,
     ref: SnapshotRef,
-    profile: Profile = None,
-    api_url: ApiUrl = None,
-    token_url: TokenUrl = None,
-    as_json: Json = False,
 ) -> None:
     """Delete a snapshot and its files, if the server offers it (exit 4 and a message if not)."""
-    with open_client(profile, api_url, token_url) as client:
+    with session.open() as client:
         href = snapshot_href(client.config.api_url, ref)
         client.delete(href)
-    if as_json:
-        emit_json({"deleted": href})
-        return
-    result(f"deleted {href}")
+    session.emit({"deleted": href}, human=lambda: result(f"deleted {href}"))
 
 
 def register(app: typer.Typer) -> None:

@@ -4,35 +4,39 @@ Both keep a state file in their output directory, so running the same command
 again after a crash, a kill or a network failure continues where it stopped.
 """
 
-from __future__ import annotations
+# Without `from __future__ import annotations`: the commands' annotations are then objects
+# made as the module loads, which `client_command` takes as they are; as strings, each
+# command would `eval` them at every start (about a millisecond of `pond snapshot show`).
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from pond.cli.client_options import (
-    ApiUrl,
     Columns,
     Entity,
     Fields,
     Format,
     Fsync,
     Gzip,
-    Json,
     Merge,
     Parallel,
-    Profile,
     Timeout,
-    TokenUrl,
     Tz,
-    open_client,
     read_bounds,
     read_options,
     read_range,
     read_timeout,
 )
-from pond.cli.client_render import FollowView, emit_json, human_bytes, note, report_download, result
+from pond.cli.client_render import (
+    FollowView,
+    human_bytes,
+    note,
+    report_download,
+    result,
+)
+from pond.cli.client_session import Session, client_command
 from pond.client.export import Hooks
 from pond.client.export import export as run_export
 from pond.client.sync import Window
@@ -40,7 +44,9 @@ from pond.client.sync import sync as run_sync
 from pond.client.times import format_time, parse_duration
 
 
+@client_command
 def export(
+    session: Session,
     start: Annotated[
         str, typer.Option("--from", metavar="TIME", help="Start of the range (included).")
     ],
@@ -58,10 +64,6 @@ def export(
     parallel: Parallel = 4,
     fsync: Fsync = False,
     timeout: Timeout = None,
-    profile: Profile = None,
-    api_url: ApiUrl = None,
-    token_url: TokenUrl = None,
-    as_json: Json = False,
 ) -> None:
     """Schedule, wait for and download a snapshot of [FROM, TO) into OUT, in one go.
 
@@ -71,27 +73,25 @@ def export(
     stopped) instead of scheduling a new one.
     """
     lower, upper = read_range(tz, start, end)
-    views = FollowView()
-    try:
-        with open_client(profile, api_url, token_url, fsync=fsync) as client:
-            download = run_export(
-                client,
-                out,
-                lower,
-                upper,
-                entity,
-                extra=read_options(fields, gzip, columns, fmt),
-                parallel=parallel,
-                timeout=read_timeout(timeout),
-                hooks=Hooks(note=note, waiting=views.waiting, downloading=views.downloading),
-            )
-    finally:
-        views.close()
+    with FollowView() as views, session.open(fsync=fsync) as client:
+        download = run_export(
+            client,
+            out,
+            lower,
+            upper,
+            entity,
+            extra=read_options(fields, gzip, columns, fmt),
+            parallel=parallel,
+            timeout=read_timeout(timeout),
+            hooks=Hooks(note=note, waiting=views.waiting, downloading=views.downloading),
+        )
     merged = download.merge(merge) if merge is not None else None
-    report_download(download, merged, as_json)
+    report_download(download, merged, as_json=session.as_json)
 
 
+@client_command
 def sync(
+    session: Session,
     out: Annotated[
         Path, typer.Option("--out", metavar="DIR", help="Directory for the windows and state.")
     ],
@@ -115,10 +115,6 @@ def sync(
     parallel: Parallel = 4,
     fsync: Fsync = False,
     timeout: Timeout = None,
-    profile: Profile = None,
-    api_url: ApiUrl = None,
-    token_url: TokenUrl = None,
-    as_json: Json = False,
 ) -> None:
     """Export new rows incrementally, in half-open windows [from, to), each row exactly once.
 
@@ -134,45 +130,45 @@ def sync(
 
     def finished(done: Window) -> None:
         views.close()
-        if not as_json:
-            result(str(done.folder))
-            note(
-                f"window {format_time(done.created_at_from)} to {format_time(done.created_at_to)}:"
-                f" {done.download.rows} rows, {human_bytes(done.download.size)}"
-            )
+        if not session.as_json:  # JSON lists every window at the end; a person sees each now
+            _describe_window(done)
 
-    try:
-        with open_client(profile, api_url, token_url, fsync=fsync) as client:
-            windows = run_sync(
-                client,
-                out,
-                since=lower,
-                until=upper,
-                window=step,
-                entity=entity,
-                fmt=fmt.strip().lower() if fmt else None,
-                parallel=parallel,
-                timeout=read_timeout(timeout),
-                hooks=Hooks(note=note, waiting=views.waiting, downloading=views.downloading),
-                on_window=finished,
-            )
-    finally:
-        views.close()
-    if as_json:
-        emit_json(
-            {
-                "windows": [
-                    {
-                        "created_at_from": format_time(w.created_at_from),
-                        "created_at_to": format_time(w.created_at_to),
-                        "directory": str(w.folder),
-                        "files": [str(path) for path in w.download.files],
-                        "rows": w.download.rows,
-                        "bytes": w.download.size,
-                    }
-                    for w in windows
-                ]
-            }
+    with views, session.open(fsync=fsync) as client:
+        windows = run_sync(
+            client,
+            out,
+            since=lower,
+            until=upper,
+            window=step,
+            entity=entity,
+            fmt=fmt.strip().lower() if fmt else None,
+            parallel=parallel,
+            timeout=read_timeout(timeout),
+            hooks=Hooks(note=note, waiting=views.waiting, downloading=views.downloading),
+            on_window=finished,
         )
-    elif not windows:
-        note("nothing new to sync")
+
+    def summary() -> None:
+        if not windows:  # each window was described as it finished
+            note("nothing new to sync")
+
+    session.emit({"windows": [_window_summary(done) for done in windows]}, human=summary)
+
+
+def _describe_window(done: Window) -> None:
+    result(str(done.folder))
+    note(
+        f"window {format_time(done.created_at_from)} to {format_time(done.created_at_to)}:"
+        f" {done.download.rows} rows, {human_bytes(done.download.size)}"
+    )
+
+
+def _window_summary(done: Window) -> dict[str, Any]:
+    return {
+        "created_at_from": format_time(done.created_at_from),
+        "created_at_to": format_time(done.created_at_to),
+        "directory": str(done.folder),
+        "files": [str(path) for path in done.download.files],
+        "rows": done.download.rows,
+        "bytes": done.download.size,
+    }

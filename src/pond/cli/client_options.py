@@ -1,8 +1,10 @@
 """What the client commands share: their common options, and reading them.
 
 Each option type is an `Annotated` alias so that every command spells the same
-flag the same way. Times without an offset are read in `--tz` (default: the
-local zone) and the command says so on stderr.
+flag the same way; those every client command takes (`--profile`, `--api-url`,
+`--token-url`, `--json`) are added by `pond.cli.client_session`. Times without
+an offset are read in `--tz` (default: the local zone) and the command says so
+on stderr.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from typing import Annotated
 import typer
 
 from pond.cli.client_render import note
-from pond.client import Client
 from pond.client.errors import UsageError
 from pond.client.times import format_time, parse_duration, parse_time, zone
 
@@ -112,15 +113,6 @@ Columns = Annotated[
 SnapshotRef = Annotated[
     str, typer.Argument(metavar="SNAPSHOT", help="Snapshot id or href.", show_default=False)
 ]
-
-
-def open_client(
-    profile: str | None, api_url: str | None, token_url: str | None, *, fsync: bool = False
-) -> Client:
-    """A client from the options, environment and config file, caching tokens on disk."""
-    return Client(
-        profile=profile, api_url=api_url, token_url=token_url, token_cache=True, fsync=fsync
-    )
 
 
 def read_timeout(text: str | None) -> float | None:

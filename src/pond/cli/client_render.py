@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -43,9 +44,13 @@ def terminal() -> Console | None:
     return console if console.is_terminal else None
 
 
-def emit_json(value: Any) -> None:
-    """One JSON document on stdout."""
-    typer.echo(json.dumps(value, indent=2))
+def emit(value: Any, *, as_json: bool, human: Callable[[], object]) -> None:
+    """A command's result: `value` as one JSON document on stdout if `as_json`, else `human()`,
+    which prints it for a person (`result` lines on stdout, `note` lines on stderr)."""
+    if as_json:
+        typer.echo(json.dumps(value, indent=2))
+        return
+    human()
 
 
 def note(message: str) -> None:
@@ -277,6 +282,17 @@ class FollowView:
             self._wait.__exit__(None, None, None)
             self._wait = None
 
+    def __enter__(self) -> FollowView:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
     def close(self) -> None:
         """Close both views (a next snapshot opens new ones)."""
         with self._lock:
@@ -286,11 +302,16 @@ class FollowView:
                 self._download = None
 
 
-def report_download(download: Download, merged: Path | None, as_json: bool) -> None:
-    """The result of a download: files (and merged file), rows and bytes."""
-    if as_json:
-        emit_json(download_summary(download, merged))
-        return
+def report_download(download: Download, merged: Path | None, *, as_json: bool) -> None:
+    """The result of a download: its files (and merged file), rows and bytes."""
+    emit(
+        download_summary(download, merged),
+        as_json=as_json,
+        human=lambda: _describe_download(download, merged),
+    )
+
+
+def _describe_download(download: Download, merged: Path | None) -> None:
     for path in download.files:
         result(str(path))
     if merged is not None:

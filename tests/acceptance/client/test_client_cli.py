@@ -326,3 +326,26 @@ def test_list_with_filters_and_delete(make_setup: Callable[..., Setup], tmp_path
     again = run_pond("snapshot", "delete", hrefs[0], env=env)
     assert again.returncode == 4
     assert "no such snapshot" in again.stderr
+
+
+def test_connection_options_on_the_command_line_win_over_the_environment(
+    make_setup: Callable[..., Setup], tmp_path: Path
+) -> None:
+    setup = make_setup(run_worker=False)
+    nowhere = "http://127.0.0.1:1"  # refused: only the URLs given as options reach the server
+    env = {**setup.env(tmp_path, api_url=nowhere), "POND_TOKEN_URL": f"{nowhere}/oauth2/token"}
+    given = ("--api-url", setup.server.base_url, "--token-url", setup.server.token_url, "--json")
+
+    created = run_pond("snapshot", "create", *RANGE, *given, env=env)
+    assert created.returncode == 0, created.stderr
+    href = json.loads(created.stdout)["href"]
+    shown = run_pond("snapshot", "show", href, *given, env=env)  # read without typer
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["href"] == href
+    deleted = run_pond("snapshot", "delete", href, *given, env=env)
+    assert deleted.returncode == 0, deleted.stderr
+    assert json.loads(deleted.stdout) == {"deleted": href}
+
+    unreachable = run_pond("snapshot", "show", href, env=env)
+    assert unreachable.returncode == 9
+    assert "cannot reach" in unreachable.stderr
