@@ -318,3 +318,46 @@ async def parts(conn: Conn, snapshot_id: uuid.UUID) -> list[PartRecord]:
             (snapshot_id,),
         )
         return await cur.fetchall()
+
+
+# One retention sweep at a time across the deployment (a session-level advisory lock).
+_RETENTION_LOCK = "SELECT pg_try_advisory_lock(hashtextextended('pond.retention', 0))"
+_RETENTION_UNLOCK = "SELECT pg_advisory_unlock(hashtextextended('pond.retention', 0))"
+
+
+async def lock_retention(conn: Conn) -> bool:
+    """Take the retention sweep's lock for this session; False if another session holds it."""
+    row = await (await conn.execute(_RETENTION_LOCK)).fetchone()
+    return bool(row and row[0])
+
+
+async def unlock_retention(conn: Conn) -> None:
+    await conn.execute(_RETENTION_UNLOCK)
+
+
+async def due_for_expiry(conn: Conn, limit: int) -> list[uuid.UUID]:
+    """Up to `limit` snapshots past retention and not marked expired yet, oldest expiry first."""
+    rows = await (
+        await conn.execute(
+            "SELECT id FROM snapshots WHERE expires_at <= now() AND state <> 'expired'"
+            " ORDER BY expires_at LIMIT %s",
+            (limit,),
+        )
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+async def mark_expired(conn: Conn, snapshot_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    """Mark those of `snapshot_ids` that are past retention expired and drop their parts, in
+    one transaction; the ids marked. A snapshot still within retention is left as it is."""
+    async with conn.transaction():
+        rows = await (
+            await conn.execute(
+                "UPDATE snapshots SET state = 'expired'"
+                " WHERE id = ANY(%s) AND expires_at <= now() AND state <> 'expired' RETURNING id",
+                (snapshot_ids,),
+            )
+        ).fetchall()
+        marked = [row[0] for row in rows]
+        await conn.execute("DELETE FROM snapshot_parts WHERE snapshot_id = ANY(%s)", (marked,))
+    return marked

@@ -8,6 +8,7 @@ import os
 import re
 import secrets
 import shutil
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -103,6 +104,11 @@ class LocalStore:
 
     def delete_prefix(self, prefix: str) -> None:
         shutil.rmtree(self.root / prefix, ignore_errors=True)
+
+    def delete_prefixes(self, prefixes: Sequence[str]) -> None:
+        """One directory after another: a file system deletes files one at a time."""
+        for prefix in prefixes:
+            self.delete_prefix(prefix)
 
     def discard_unfinished(self, prefix: str) -> None:
         for staged in (self.root / prefix).glob(f"{_STAGING_PREFIX}*"):
