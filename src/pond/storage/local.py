@@ -9,6 +9,7 @@ import re
 import secrets
 import shutil
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from pond.storage.base import StoredObject
 
 _KEY = re.compile(r"^[0-9a-f-]{36}/[a-z][a-z0-9_]{0,62}(\.[a-z0-9.]{1,16})?$")
 _STAGING_PREFIX = ".staging-"
+_DELETE_THREADS = 8  # directories deleted at once by `delete_prefixes`
 
 
 def check_key(key: str) -> str:
@@ -106,9 +108,11 @@ class LocalStore:
         shutil.rmtree(self.root / prefix, ignore_errors=True)
 
     def delete_prefixes(self, prefixes: Sequence[str]) -> None:
-        """One directory after another: a file system deletes files one at a time."""
-        for prefix in prefixes:
-            self.delete_prefix(prefix)
+        """Several directories at once: each deletion mostly waits on the file system, and
+        one after another they take several times longer."""
+        if prefixes:
+            with ThreadPoolExecutor(min(_DELETE_THREADS, len(prefixes))) as pool:
+                list(pool.map(self.delete_prefix, prefixes))
 
     def discard_unfinished(self, prefix: str) -> None:
         for staged in (self.root / prefix).glob(f"{_STAGING_PREFIX}*"):
