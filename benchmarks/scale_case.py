@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -145,10 +146,21 @@ def _loads(
     return figures
 
 
-def _trigger_maintenance(conninfo: str) -> None:
-    """Queue the periodic maintenance job now, as its schedule does every minute."""
+def _trigger_maintenance(conninfo: str) -> int:
+    """Queue the periodic maintenance job now, as its schedule does every minute; its id."""
     with psycopg.connect(conninfo) as conn:
-        queue.defer(conn, "maintenance", "pond.maintenance", {"timestamp": int(time.time())})
+        [job] = queue.defer(
+            conn, "maintenance", "pond.maintenance", {"timestamp": int(time.time())}
+        )
+    return job
+
+
+def _job_done(conn: psycopg.Connection[tuple[Any, ...]], job: int) -> bool:
+    """Whether the job has ended (one row read: the poll must not load the server)."""
+    row = conn.execute("SELECT status FROM procrastinate_jobs WHERE id = %s", (job,)).fetchone()
+    if row is not None and row[0] == "failed":
+        raise RuntimeError("the maintenance job failed; see the server's log")
+    return row is not None and row[0] == "succeeded"
 
 
 def _away_from_the_minute(seconds: float) -> None:
@@ -181,11 +193,15 @@ def _due(table: Table, objects: Path) -> list[uuid.UUID]:
 def _sweep(table: Table, objects: Path, ids: list[uuid.UUID]) -> float:
     """Have the server's maintenance job sweep the due `ids`: the seconds from queueing
     the job until none of them is left."""
-    started = time.perf_counter()
-    _trigger_maintenance(table.conninfo)
-    while scale_data.remaining(table.conninfo, ids):
-        time.sleep(POLL_SECONDS)
-    seconds = time.perf_counter() - started
+    with psycopg.connect(table.conninfo, autocommit=True) as conn:
+        started = time.perf_counter()
+        job = _trigger_maintenance(table.conninfo)
+        while not _job_done(conn, job):
+            time.sleep(POLL_SECONDS)
+        # The periodic run may have taken the sweep first: this one then ends at once.
+        while scale_data.remaining(table.conninfo, ids):
+            time.sleep(POLL_SECONDS * 5)
+        seconds = time.perf_counter() - started
     if any((objects / str(sid)).exists() for sid in ids):
         raise RuntimeError("retention marked snapshots expired and left their files")
     return seconds
