@@ -245,6 +245,10 @@ def _sweeps(bench: Bench, table: Table, objects: Path) -> Sweeps:
     return found
 
 
+def _listed(numbers: set[int]) -> str:
+    return " or ".join(str(n) for n in sorted(numbers))
+
+
 def _ratio(pair: tuple[Series, Series]) -> float:
     return pair[0].median / pair[1].median
 
@@ -263,12 +267,19 @@ def compare(bench: Bench) -> list[Comparison]:
             f"export of the tenant's {size.tenant_rows:,} events, {small.events:,} in the table"
         ),
     )
+    parts: dict[str, set[int]] = {large.name: set(), small.name: set()}
+
+    def export(table: Table) -> float:
+        done = run_service(table.base, table.tenant)
+        parts[table.name].add(done.parts)
+        return done.seconds
+
     with serving(bench, large), serving(bench, small):
         print("  exports ...", flush=True)
         alternate(
             bench.repeat,
-            (exports[0], lambda _: run_service(large.base, large.tenant).seconds),
-            (exports[1], lambda _: run_service(small.base, small.tenant).seconds),
+            (exports[0], lambda _: export(large)),
+            (exports[1], lambda _: export(small)),
             warm_up=True,
         )
         print("  snapshot GET and list ...", flush=True)
@@ -294,7 +305,9 @@ def compare(bench: Bench) -> list[Comparison]:
         "the export: POST, then long-poll until complete, through `pond serve` with its default"
         " settings, runs alternating between the tables after a warm-up of each; it reads the"
         " tenant's rows by the (org_id, created_at, id) index and plans its parts from a sample"
-        " of at most 256 pages, so the other tenants' rows cost it only a deeper index",
+        " of at most 256 pages, so the other tenants' rows cost it only a deeper index;"
+        f" parts per export: {_listed(parts[large.name])} at {large.events:,} events,"
+        f" {_listed(parts[small.name])} at {small.events:,}",
         f"GET and list: {CLIENTS} clients ({generator(CLIENTS).description}), runs of"
         f" {size.load_seconds} s alternating between the tables after a warm-up of each, each"
         f" figure the run's own p99; large / small: GET {_ratio(get):.2f}×, list"
