@@ -96,7 +96,7 @@ def test_the_scale_case_runs_on_request_and_the_report_keeps_it(tmp_path: Path) 
         "sweep of 200 ≤ 60 s",
         "GET p99 while it runs ≤ 250 ms",
     ]
-    assert len(case["series"]) == 7
+    assert len(case["series"]) == 9
     for series in case["series"]:
         assert len(series["values"]) == 1
         assert series["median"] > 0
