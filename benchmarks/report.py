@@ -13,6 +13,8 @@ NOT_MEASURED: dict[str, tuple[str, str, str]] = {}
 # Cases run only on request (`make bench-scale`): their sections follow this line at the end
 # of benchmarks.md and their figures go to their own file; a run without them keeps them.
 ON_REQUEST = {"20": "benchmarks-scale.json"}
+# What of the run's description applies to them (the rest describes the shared events).
+_ON_REQUEST_META = ("date", "repeat", "scale_events", "machine", "total_seconds")
 _MARK = "<!-- Cases run on request (make bench-scale) follow; make bench keeps them. -->"
 
 
@@ -147,8 +149,9 @@ def write(out: Path, meta: dict[str, Any], results: list[Comparison]) -> tuple[P
     md.write_text(head.rstrip() + "\n" + (f"\n{_MARK}\n\n{tail.strip()}\n" if tail.strip() else ""))
     for result in requested:
         raw = out / ON_REQUEST[result.case]
+        own = {k: meta[k] for k in _ON_REQUEST_META if k in meta}
         raw.write_text(
-            json.dumps({**meta, "case": result.as_dict()}, indent=2, ensure_ascii=False) + "\n"
+            json.dumps({**own, "case": result.as_dict()}, indent=2, ensure_ascii=False) + "\n"
         )
     if regular:
         raw = out / "benchmarks.json"

@@ -109,7 +109,8 @@ def test_the_scale_case_runs_on_request_and_the_report_keeps_it(tmp_path: Path) 
     # A later run of the other cases writes the page anew and keeps case 20's section.
     figures = Series("pond", [1.0])
     other = Comparison("9", "Seeding", figures, Series("psql", [1.0]), 1.2, False, "time / time")
-    report.write(out, raw, [other])
+    run = {"size": "custom", "rows": 10, "latency_runs": 1, "requests": 1, "seed_seconds": 0.1}
+    report.write(out, {**raw, **run}, [other])
     page = (out / "benchmarks.md").read_text()
     assert "What the last full run wrote." not in page
     assert "## Case 9: Seeding" in page
