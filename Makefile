@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint fmt unit bench chaos docs-cli clean
+.PHONY: demo test lint fmt unit bench bench-scale chaos docs-cli clean
 
 # Create the virtual environment and install pond with its dev tools (re-run when pyproject changes).
 $(STAMP): pyproject.toml
@@ -46,6 +46,10 @@ unit: $(STAMP)
 # Measure pond against the reference tools and write docs/benchmarks.md (QUICK=1: a small run).
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(if $(QUICK),--quick,)
+
+# Measure pond at scale, case 21 (20M events, 1,000 organisations, 10,000 snapshots; QUICK=1: a twentieth), into docs/benchmarks.md.
+bench-scale: $(STAMP)
+	$(BIN)/python -m benchmarks --cases scale $(if $(QUICK),--quick,)
 
 # Kill workers, then the whole service, over 20 rounds of exports; then 50 clients for 3 minutes.
 chaos: $(STAMP)

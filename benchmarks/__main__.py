@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import tempfile
 import time
@@ -12,40 +13,43 @@ from pathlib import Path
 
 import structlog
 
-from benchmarks import (
-    api_case,
-    client_case,
-    download_case,
-    export_case,
-    formats_case,
-    gzip_case,
-    longpoll_case,
-    memory_case,
-    report,
-    seed_case,
-    token_case,
-    workers_case,
-)
+from benchmarks import report
 from benchmarks.environment import Bench, machine, prepare
 from benchmarks.measure import Comparison
 
 FULL_ROWS, FULL_REPEAT, FULL_RUNS, FULL_REQUESTS = 5_000_000, 3, 50, 10_000
 QUICK_ROWS, QUICK_REPEAT, QUICK_RUNS, QUICK_REQUESTS = 200_000, 2, 20, 2_000
-CASES: dict[str, Callable[[Bench], list[Comparison]]] = {
-    "export": export_case.compare,
-    "gzip": gzip_case.compare,
-    "seed": seed_case.compare,
-    "download": download_case.compare,
-    "client": client_case.compare,
-    "small": api_case.small_snapshot,
-    "get": api_case.authenticated_get,
-    "memory": memory_case.compare,
-    "workers": workers_case.compare,
-    "formats": formats_case.compare,
-    "token": token_case.tokens,
-    "longpoll": longpoll_case.compare,
+FULL_SCALE_EVENTS, QUICK_SCALE_EVENTS = 20_000_000, 1_000_000
+# Each case's function, as `module:function` of this package: a module is imported only
+# when one of its cases runs, so `--cases` runs what it names whatever the others need.
+CASES: dict[str, str] = {
+    "export": "export_case:compare",
+    "gzip": "gzip_case:compare",
+    "seed": "seed_case:compare",
+    "download": "download_case:compare",
+    "client": "client_case:compare",
+    "small": "api_case:small_snapshot",
+    "get": "api_case:authenticated_get",
+    "memory": "memory_case:compare",
+    "workers": "workers_case:compare",
+    "formats": "formats_case:compare",
+    "token": "token_case:tokens",
+    "longpoll": "longpoll_case:compare",
+    "scale": "scale_case:compare",
 }
+# Cases that run only when named (`--cases scale`, `make bench-scale`): they take long.
+ON_REQUEST = ("scale",)
+DEFAULT_CASES = [name for name in CASES if name not in ON_REQUEST]
 DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def case(name: str) -> Callable[[Bench], list[Comparison]]:
+    """The function that runs case `name`."""
+    module, _, function = CASES[name].partition(":")
+    run: Callable[[Bench], list[Comparison]] = getattr(
+        importlib.import_module(f"benchmarks.{module}"), function
+    )
+    return run
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -61,11 +65,22 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         help="requests a run of cases 8, 19 and 20 is sized for (default: 10000, quick 2000)",
     )
+    parser.add_argument(
+        "--scale-events",
+        type=int,
+        help="events of case 21's large table; the rest scales with it (default: 20M, quick 1M)",
+    )
     parser.add_argument("--out", type=Path, default=DOCS, help="where the report goes (docs/)")
     parser.add_argument(
-        "--cases", default=",".join(CASES), help=f"comma-separated subset of {', '.join(CASES)}"
+        "--cases",
+        default=",".join(DEFAULT_CASES),
+        help=f"comma-separated subset of {', '.join(CASES)} (default: all but"
+        f" {', '.join(ON_REQUEST)}, which run only when named)",
     )
     args = parser.parse_args(argv)
+    args.scale_events = args.scale_events or (
+        QUICK_SCALE_EVENTS if args.quick else FULL_SCALE_EVENTS
+    )
     args.rows = args.rows or (QUICK_ROWS if args.quick else FULL_ROWS)
     args.repeat = args.repeat or (QUICK_REPEAT if args.quick else FULL_REPEAT)
     args.runs = args.runs or (QUICK_RUNS if args.quick else FULL_RUNS)
@@ -91,14 +106,19 @@ def main(argv: list[str] | None = None) -> None:
     # The export job logs one event per run; the benchmark prints its own lines.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     began = time.perf_counter()
+    names = args.cases.split(",")
+    # Cases run on request use databases of their own: the shared events are not needed.
+    rows = args.rows if set(names) - set(ON_REQUEST) else 0
     with tempfile.TemporaryDirectory(prefix="pond-bench-") as tmp:
-        print(f"seeding {args.rows:,} events ...", flush=True)
+        if rows:
+            print(f"seeding {rows:,} events ...", flush=True)
         bench, server = prepare(
             Path(tmp),
-            rows=args.rows,
+            rows=rows,
             repeat=args.repeat,
             latency_runs=args.runs,
             requests=args.requests,
+            scale_events=args.scale_events,
         )
         try:
             meta = {
@@ -108,12 +128,13 @@ def main(argv: list[str] | None = None) -> None:
                 "repeat": args.repeat,
                 "latency_runs": args.runs,
                 "requests": args.requests,
+                "scale_events": args.scale_events,
                 "seed_seconds": bench.seed_seconds,
                 "machine": machine(bench),
             }
             results: list[Comparison] = []
-            for name in args.cases.split(","):
-                for result in CASES[name](bench):
+            for name in names:
+                for result in case(name)(bench):
                     results.append(result)
                     verdict = "met" if result.met else "MISSED"
                     print(

@@ -39,6 +39,7 @@ class Bench:
     client_id: str
     client_secret: str
     seed_seconds: float
+    scale_events: int = 20_000_000  # case 21: events of its large table
 
     @property
     def work_dir(self) -> Path:
@@ -83,7 +84,13 @@ def compile_pond() -> None:
 
 
 def prepare(
-    data_dir: Path, *, rows: int, repeat: int, latency_runs: int, requests: int
+    data_dir: Path,
+    *,
+    rows: int,
+    repeat: int,
+    latency_runs: int,
+    requests: int,
+    scale_events: int = 20_000_000,
 ) -> tuple[Bench, Any]:
     """Start PostgreSQL in `data_dir`, migrate, seed `rows` events; return it and the server handle.
 
@@ -114,6 +121,7 @@ def prepare(
         client_id=made.client_id,
         client_secret=made.client_secret,
         seed_seconds=seed_seconds,
+        scale_events=scale_events,
     )
     return bench, server
 

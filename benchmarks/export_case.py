@@ -72,16 +72,16 @@ def fresh_rows(bench: Bench, rows: int) -> Fresh:
 
 
 @contextlib.contextmanager
-def default_service(bench: Bench) -> Iterator[str]:
+def default_service(bench: Bench, name: str = "service") -> Iterator[str]:
     """`pond serve` with its defaults (API and worker in one process) on the benchmark
-    database; its base URL."""
-    data_dir = bench.work_dir / "service"
+    database, its data directory `name` in the work directory; its base URL."""
+    data_dir = bench.work_dir / name
     data_dir.mkdir(exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("POND_")}
     env.update(POND_DATABASE_URL=bench.conninfo, POND_DATA_DIR=str(data_dir))
     base = f"http://127.0.0.1:{free_port()}"
     argv = [sys.executable, "-m", "pond", "serve", "--port", base.rsplit(":", 1)[1]]
-    with process(argv, env, bench.work_dir / "service.log", f"{base}/healthz"):
+    with process(argv, env, bench.work_dir / f"{name}.log", f"{base}/healthz"):
         yield base
 
 

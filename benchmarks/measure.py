@@ -59,6 +59,8 @@ class Comparison:
     ratio_meaning: str
     notes: list[str] = field(default_factory=list)
     limits: list[tuple[str, bool]] = field(default_factory=list)
+    # Further figures of the case, shown in its table below pond's and the reference's.
+    series: list[Series] = field(default_factory=list)
 
     @property
     def ratio(self) -> float | None:
@@ -98,6 +100,7 @@ class Comparison:
             "limits": [{"limit": text, "met": met} for text, met in self.limits],
             "met": self.met,
             "notes": self.notes,
+            **({"series": [s.as_dict() for s in self.series]} if self.series else {}),
         }
 
 

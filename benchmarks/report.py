@@ -10,6 +10,12 @@ from benchmarks.measure import Comparison, Series
 
 # Cases the harness cannot measure yet: case -> (what, target, why). Every case runs today.
 NOT_MEASURED: dict[str, tuple[str, str, str]] = {}
+# Cases run only on request (`make bench-scale`): their sections follow this line at the end
+# of benchmarks.md and their figures go to their own file; a run without them keeps them.
+ON_REQUEST = {"21": "benchmarks-scale.json"}
+# What of the run's description applies to them (the rest describes the shared events).
+_ON_REQUEST_META = ("date", "repeat", "scale_events", "machine", "total_seconds")
+_MARK = "<!-- Cases run on request (make bench-scale) follow; make bench keeps them. -->"
 
 
 def _figure(value: float, unit: str) -> str:
@@ -32,6 +38,7 @@ def _case(result: Comparison) -> list[str]:
         "|---|---:|---:|---:|---:|",
         _row(result.pond),
         *([] if result.reference is None else [_row(result.reference)]),
+        *[_row(series) for series in result.series],
         "",
         (
             f"Ratio ({result.ratio_meaning}, of the medians): **{result.ratio_text}**;"
@@ -99,21 +106,59 @@ def markdown(meta: dict[str, Any], results: list[Comparison]) -> str:
             (int(case), [f"## Case {case}: {what}", "", f"{why[0].upper()}{why[1:]}.", ""])
         )
     lines += [row for _, row in sorted(rows, key=lambda pair: pair[0])]
-    lines.append("")
+    lines += [
+        "",
+        "Case 21 (pond at scale: 20M events, 1,000 organisations, 10,000 snapshots) runs only"
+        " on request, `make bench-scale`; its last figures close this page.",
+        "",
+    ]
     for _, section in sorted(sections, key=lambda pair: pair[0]):
         lines += section
     return "\n".join(lines).rstrip() + "\n"
 
 
+def on_request(meta: dict[str, Any], results: list[Comparison]) -> str:
+    """The sections of cases run on request, each saying when and on what it ran."""
+    machine = meta["machine"]
+    lines = []
+    for result in results:
+        section = _case(result)
+        section[1:1] = [
+            "",
+            f"Run on its own by `make bench-scale` on {meta['date']}: {machine['cpu']},"
+            f" {machine['cores']} cores, {machine['memory_gib']} GiB, PostgreSQL"
+            f" {machine['postgresql']}.",
+        ]
+        lines += section
+    return "\n".join(lines).rstrip() + "\n"
+
+
 def write(out: Path, meta: dict[str, Any], results: list[Comparison]) -> tuple[Path, Path]:
-    """Write both files into `out`; return their paths."""
+    """Write the report into `out`; return the paths of the page and of the raw figures.
+
+    A run of cases run on request alone keeps the rest of the page as it was; a run
+    without them keeps their sections from the page as it was.
+    """
     out.mkdir(parents=True, exist_ok=True)
     md, raw = out / "benchmarks.md", out / "benchmarks.json"
-    md.write_text(markdown(meta, results))
-    skipped = [
-        {"case": case, "title": what, "target": target, "status": why}
-        for case, (what, target, why) in NOT_MEASURED.items()
-    ]
-    payload = {**meta, "cases": [r.as_dict() for r in results], "not_measured": skipped}
-    raw.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+    regular = [r for r in results if r.case not in ON_REQUEST]
+    requested = [r for r in results if r.case in ON_REQUEST]
+    old_head, _, old_tail = (md.read_text() if md.exists() else "").partition(_MARK)
+    head = markdown(meta, regular) if regular else old_head or "# Benchmarks\n"
+    tail = on_request(meta, requested) if requested else old_tail
+    md.write_text(head.rstrip() + "\n" + (f"\n{_MARK}\n\n{tail.strip()}\n" if tail.strip() else ""))
+    for result in requested:
+        raw = out / ON_REQUEST[result.case]
+        own = {k: meta[k] for k in _ON_REQUEST_META if k in meta}
+        raw.write_text(
+            json.dumps({**own, "case": result.as_dict()}, indent=2, ensure_ascii=False) + "\n"
+        )
+    if regular:
+        raw = out / "benchmarks.json"
+        skipped = [
+            {"case": case, "title": what, "target": target, "status": why}
+            for case, (what, target, why) in NOT_MEASURED.items()
+        ]
+        payload = {**meta, "cases": [r.as_dict() for r in regular], "not_measured": skipped}
+        raw.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
     return md, raw

@@ -16,7 +16,7 @@ import pytest
 from psycopg.types.numeric import NumericBinaryLoader
 
 from pond.entities import EVENT
-from pond.errors import ImportRejected
+from pond.errors import ImportRejected, InputError
 from pond.events import importing, seeding
 
 FROM = datetime(2019, 3, 13, 18, 0, tzinfo=UTC)
@@ -101,6 +101,32 @@ def test_seed_leaves_other_organisations_untouched(conninfo: str) -> None:
     assert count_events(conninfo, "globex") == 300
     assert export_csv(conninfo, "globex") == before
     assert count_events(conninfo, "acme") == 1000
+
+
+def test_seed_many_writes_each_organisations_rows_in_one_go(conninfo: str) -> None:
+    seeding.seed(conninfo, org="globex", start=FROM, end=TO, count=50)
+    counts = {"acme": 2500, "globex": 700, "initech": 1, "umbrella": 0}
+
+    written = seeding.seed_many(conninfo, counts, start=FROM, end=TO, seed=4)
+
+    assert written == 3201
+    assert count_events(conninfo, "acme") == 2500
+    assert count_events(conninfo, "globex") == 750, "added to the organisation's own rows"
+    assert count_events(conninfo, "initech") == 1
+    assert org_id(conninfo, "umbrella") is not None, "an organisation without rows exists"
+    with psycopg.connect(conninfo) as conn:
+        outside = conn.execute(
+            "SELECT count(*) FROM events WHERE NOT (created_at >= %s AND created_at < %s)",
+            (FROM, TO),
+        ).fetchone()
+    assert outside == (0,)
+
+
+def test_seed_many_writes_nothing_when_an_organisation_name_is_bad(conninfo: str) -> None:
+    with pytest.raises(InputError):
+        seeding.seed_many(conninfo, {"acme": 10, "not a slug!": 10}, start=FROM, end=TO)
+
+    assert org_id(conninfo, "acme") is None
 
 
 def test_seed_rows_carry_the_columns_an_export_shows(conninfo: str) -> None:

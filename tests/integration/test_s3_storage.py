@@ -8,6 +8,7 @@ with no server, in tests/unit/test_s3_signing.py.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 import uuid
@@ -170,7 +171,9 @@ def test_retention_deletes_the_objects(
         )
     store = server.app.state.pond.store
     assert isinstance(store, S3Store)
-    expire_snapshots(server.conninfo, JobRuntime(server.settings, server.conninfo, store))
+    asyncio.run(
+        expire_snapshots(server.conninfo, JobRuntime(server.settings, server.conninfo, store))
+    )
     assert moto_s3.keys_under(bucket, f"exports/{sid}/") == []
     # S3 answers 403 rather than 404 for a missing key when it cannot tell the
     # caller whether the key exists.

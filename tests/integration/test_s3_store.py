@@ -133,6 +133,52 @@ def test_delete_prefix_removes_only_that_snapshot(server: S3Server, store_on: St
     assert len(server.keys_under(store.bucket, f"exports/{second}/")) == 3
 
 
+def count_requests(store: S3Store) -> list[str]:
+    """The names of the S3 operations `store` sends from now on, in order."""
+    sent: list[str] = []
+    store._client.meta.events.register(
+        "before-call.s3.*", lambda model, **_: sent.append(model.name)
+    )
+    return sent
+
+
+@pytest.mark.parametrize("server", ALL, indirect=True)
+def test_delete_prefixes_removes_many_snapshots_with_one_delete_request(
+    server: S3Server, store_on: StoreOn
+) -> None:
+    store = store_on(server)
+    doomed, kept = [uuid.uuid4() for _ in range(5)], uuid.uuid4()
+    for sid in [*doomed, kept]:
+        for n in range(3):
+            put(store, f"{sid}/event_{n:03d}", b"id\n1\n")
+    sent = count_requests(store)
+    store.delete_prefixes([str(sid) for sid in doomed])
+    for sid in doomed:
+        assert server.keys_under(store.bucket, f"exports/{sid}/") == []
+    assert len(server.keys_under(store.bucket, f"exports/{kept}/")) == 3
+    # 15 objects of 5 snapshots: one listing each, then a single DeleteObjects.
+    assert sent.count("ListObjectsV2") == 5
+    assert sent.count("DeleteObjects") == 1
+    assert sent.count("ListMultipartUploads") <= 1
+
+
+@pytest.mark.parametrize("server", MULTIPART, indirect=True)
+def test_delete_prefixes_aborts_the_unfinished_uploads_of_those_snapshots_only(
+    server: S3Server, store_on: StoreOn
+) -> None:
+    store = store_on(server, part_size=5 * MiB)
+    doomed, kept = [uuid.uuid4(), uuid.uuid4()], uuid.uuid4()
+    writers = []
+    for sid in [*doomed, kept]:
+        writer = store.stage(f"{sid}/event_p1_0_0")
+        writer.write(b"x" * 6 * MiB)  # one part sent: an upload in progress
+        writers.append(writer)
+    store.delete_prefixes([str(sid) for sid in doomed])
+    uploads = server.client().list_multipart_uploads(Bucket=store.bucket).get("Uploads", [])
+    assert [upload["Key"] for upload in uploads] == [store.object_key(f"{kept}/event_p1_0_0")]
+    writers[-1].abort()
+
+
 @pytest.mark.parametrize("server", ["s3rver"], indirect=True)
 def test_clean_up_a_server_cannot_do_is_skipped_and_said_once(
     server: S3Server, store_on: StoreOn, monkeypatch: pytest.MonkeyPatch

@@ -63,18 +63,20 @@ def test_every_change_of_state_is_announced_whoever_makes_it(
     ):
         listener.execute(f"LISTEN {CHANNEL}")
 
-        # The export: claimed (running), its one part listed, then published (complete),
-        # in three transactions.
+        # The export: claimed (running, and its listing starts empty), its one part listed,
+        # then published (complete), in three transactions. News of the listed parts
+        # says so, for the waiters that show parts alone.
         coordinator.run(conninfo, store, exported, max_rows=100)
-        assert heard(listener) == [str(exported)] * 3
+        parts_news = f"{exported} parts"
+        assert heard(listener) == [str(exported), parts_news, parts_news, str(exported)]
         export_rows.fail(conn, failed, "the disk is full")
         assert heard(listener) == [str(failed)]
         # A run that takes over from a dead one changes no state, but drops the parts
         # listed so far: announced too, once per transaction.
         assert export_rows.claim(conn, rerun) is not None
-        assert heard(listener) == [str(rerun)]
+        assert heard(listener) == [str(rerun), f"{rerun} parts"]
         assert export_rows.claim(conn, rerun) is not None
-        assert heard(listener) == [str(rerun)]
+        assert heard(listener) == [f"{rerun} parts"]
 
         async def delete() -> None:
             async with await psycopg.AsyncConnection.connect(conninfo) as aconn:
@@ -86,7 +88,7 @@ def test_every_change_of_state_is_announced_whoever_makes_it(
         assert heard(listener) == [str(deleted)]
 
         conn.execute("UPDATE snapshots SET expires_at = now() WHERE id = %s", (expired,))
-        expire_snapshots(conninfo, JobRuntime(make_settings(), conninfo, store))
+        asyncio.run(expire_snapshots(conninfo, JobRuntime(make_settings(), conninfo, store)))
         # The deleted one too: a delete brings the expiry forward, for one more sweep.
         assert sorted(heard(listener)) == sorted([str(expired), str(deleted)])
 

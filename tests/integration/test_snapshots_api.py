@@ -314,7 +314,7 @@ def test_expired_snapshot_answers_410_and_its_files_are_deleted(
     assert gone.json()["error"] == "snapshot_expired"
     state: Any = pond_server.app.state.pond
     runtime = JobRuntime(pond_server.settings, pond_server.conninfo, state.store)
-    assert expire_snapshots(pond_server.conninfo, runtime) == 1
+    assert asyncio.run(expire_snapshots(pond_server.conninfo, runtime)) == 1
     assert not objects.exists()
     assert httpx.get(href, headers=bearer(acme_token)).status_code == 410
     assert httpx.get(link).status_code in (403, 404)

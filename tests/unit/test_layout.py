@@ -33,7 +33,6 @@ SQL_ELSEWHERE = {
     "exports/formats/csv.py": "the COPY that writes a CSV part",
     "exports/formats/ndjson.py": "the COPY that writes a JSON Lines part",
     "exports/formats/parquet.py": "the COPY whose CSV becomes a Parquet part",
-    "jobs/tasks.py": "the retention sweep",  # until the retention sweep moves
 }
 
 _STATEMENT = re.compile(

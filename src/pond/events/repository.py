@@ -16,11 +16,16 @@ import psycopg
 from psycopg import sql
 from psycopg.copy import Copy, LibpqWriter
 
-from pond.clients.repository import ENSURE_ORG
 from pond.entities import EVENT
 
 Conn = psycopg.AsyncConnection[Any]
 SyncConn = psycopg.Connection[Any]
+
+# The update changes nothing; it makes RETURNING give the ids of existing organisations too.
+ENSURE_ORGS = (
+    "INSERT INTO organisations (slug) SELECT unnest(%s::text[])"
+    " ON CONFLICT (slug) DO UPDATE SET slug = EXCLUDED.slug RETURNING slug, id"
+)
 
 # The staging table: events' columns, the organisation and id filled in on insert.
 # Naive timestamps are read as UTC, whatever the server's zone.
@@ -61,12 +66,11 @@ async def load(conn: Conn, org_id: int, columns: list[str], blocks: Iterable[byt
     return int(loaded)
 
 
-def ensure_org(conn: SyncConn, slug: str) -> int:
-    """The id of organisation `slug`, created if new (`pond.clients.repository.ensure_org`,
-    on a sync connection)."""
-    row = conn.execute(ENSURE_ORG, (slug,)).fetchone()
-    assert row is not None
-    return int(row[0])
+def ensure_orgs(conn: SyncConn, slugs: list[str]) -> dict[str, int]:
+    """The id of each organisation of `slugs`, created if new (as
+    `pond.clients.repository.ensure_org` does one, on a sync connection)."""
+    rows = conn.execute(ENSURE_ORGS, (slugs,)).fetchall()
+    return {str(slug): int(org_id) for slug, org_id in rows}
 
 
 @contextlib.contextmanager

@@ -7,7 +7,8 @@ the time it takes for the same rows as text. Generating is kept cheap: each
 field of a pooled value (an event type, a session, a duration, properties)
 is encoded once, a timestamp is one integer packed per row, and the random
 picks for a block come from one `randbytes` call per column rather than one
-call per row.
+call per row. Many organisations go in one COPY (`seed_many`), sharing the
+value pools, so that a thousand small tenants cost little more than their rows.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import math
 import random
 import struct
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
@@ -132,23 +134,29 @@ def _picks(rng: random.Random, pool: list[T], n: int) -> list[T]:
     return list(map(pool.__getitem__, memoryview(rng.randbytes(2 * n)).cast("H")))
 
 
-def generate_rows(
-    org_id: int, start: datetime, end: datetime, count: int, seed: int = 0
-) -> Iterator[bytes]:
-    """Blocks of binary COPY data: `count` events spread evenly over [start, end).
+@dataclass(frozen=True)
+class _Pools:
+    """The encoded values rows are picked from, made once per stream."""
 
-    The first block starts with the format's header and the last ends with its
-    trailer: the blocks in order are one whole binary COPY stream.
-    """
-    rng = random.Random(seed)
+    properties: list[bytes]
+    sessions: list[bytes]
+    durations: list[bytes]
+
+    @classmethod
+    def make(cls, rng: random.Random) -> _Pools:
+        properties, sessions = _property_pool(rng), _session_pool(rng)
+        return cls(properties, sessions, _duration_pool(rng))
+
+
+def _blocks(
+    rng: random.Random, pools: _Pools, org_id: int, start: datetime, end: datetime, count: int
+) -> Iterator[bytes]:
+    """The rows of one organisation, in blocks, with no header and no trailer."""
     first = (start - _POSTGRES_EPOCH) // _MICROSECOND
     span = (end - _POSTGRES_EPOCH) // _MICROSECOND - first
     head = _ROW + _field(struct.pack(">q", org_id))
-    properties, sessions = _property_pool(rng), _session_pool(rng)
-    durations = _duration_pool(rng)
     pack_time = _TIMESTAMP.pack
     draw = rng.random
-    yield _HEADER
     for block_start in range(0, count, _BLOCK_ROWS):
         n = min(_BLOCK_ROWS, count - block_start)
         # Event i sits at a random microsecond of its own slot [i, i + 1) * span / count:
@@ -163,26 +171,65 @@ def generate_rows(
             itertools.repeat(head, n),
             stamps,
             [kind for kind, _ in kinds],
-            _picks(rng, sessions, n),
+            _picks(rng, pools.sessions, n),
             values,
-            _picks(rng, durations, n),
-            _picks(rng, properties, n),
+            _picks(rng, pools.durations, n),
+            _picks(rng, pools.properties, n),
             strict=False,  # `repeat` is as long as the others by construction
         )
         yield b"".join(itertools.chain.from_iterable(rows))
+
+
+def generate_many(
+    counts: Sequence[tuple[int, int]], start: datetime, end: datetime, seed: int = 0
+) -> Iterator[bytes]:
+    """Blocks of binary COPY data: for each `(org_id, count)` in turn, `count` events
+    spread evenly over [start, end).
+
+    The first block starts with the format's header and the last ends with its
+    trailer: the blocks in order are one whole binary COPY stream. The value pools
+    are made once for the whole stream, so an organisation costs only its rows.
+    """
+    rng = random.Random(seed)
+    pools = _Pools.make(rng)
+    yield _HEADER
+    for org_id, count in counts:
+        yield from _blocks(rng, pools, org_id, start, end, count)
     yield _TRAILER
+
+
+def generate_rows(
+    org_id: int, start: datetime, end: datetime, count: int, seed: int = 0
+) -> Iterator[bytes]:
+    """Blocks of binary COPY data: `count` events of one organisation over [start, end)."""
+    return generate_many([(org_id, count)], start, end, seed)
 
 
 def seed(
     conninfo: str, *, org: str, start: datetime, end: datetime, count: int, seed: int = 0
 ) -> int:
     """Write `count` synthetic events for organisation `org`; return how many were written."""
-    check_org(org)
+    return seed_many(conninfo, {org: count}, start=start, end=end, seed=seed)
+
+
+def seed_many(
+    conninfo: str, counts: Mapping[str, int], *, start: datetime, end: datetime, seed: int = 0
+) -> int:
+    """Write `counts[org]` synthetic events for each organisation, in one COPY; return the total.
+
+    The organisations are created where missing, in one statement. Each one's
+    rows are written together, one organisation after the other, as a batch
+    import of each would write them. The rows go in one transaction: all or none.
+    """
+    for org in counts:
+        check_org(org)
+    slugs = list(counts)
     with psycopg.connect(conninfo) as conn:
         with conn.transaction():
-            org_id = repository.ensure_org(conn, org)
+            ids = repository.ensure_orgs(conn, slugs)
+        plan = [(ids[slug], counts[slug]) for slug in slugs]
         # A writer thread sends each block while the next one is generated.
         with conn.transaction(), repository.copy_binary(conn, _COLUMNS, QueuedLibpqWriter) as copy:
-            for block in generate_rows(org_id, start, end, count, seed):
+            for block in generate_many(plan, start, end, seed):
                 copy.write(block)
-    return count
+    return sum(counts.values())

@@ -32,12 +32,15 @@ import psycopg
 from pond.entities import Entity
 from pond.exports.job import Job, Key, Range, key_from_text, key_text
 from pond.exports.options import ExportOptions
+from pond.snapshots.changes import PARTS_NEWS
 from pond.snapshots.repository import CHANNEL
 
 Conn = psycopg.Connection[Any]
+AsyncConn = psycopg.AsyncConnection[Any]  # the retention sweep's
 
-# Delivered when the transaction commits; several of one snapshot in one transaction are one.
-_ANNOUNCE = f"SELECT pg_notify('{CHANNEL}', %s::text)"
+# News of the parts a running export lists (see `pond.snapshots.changes`): delivered when
+# the transaction commits; several of one snapshot in one transaction are one.
+_ANNOUNCE = f"SELECT pg_notify('{CHANNEL}', %s::text || ' {PARTS_NEWS}')"
 _JOB_COLUMNS = (
     "org_id, entity, created_at_from, created_at_to, format, compression, export_columns, attempts"
 )
@@ -344,3 +347,46 @@ def attempts(conn: Conn, snapshot_id: uuid.UUID) -> int | None:
     """How many runs the snapshot has had; None if it is gone."""
     row = conn.execute("SELECT attempts FROM snapshots WHERE id = %s", (snapshot_id,)).fetchone()
     return None if row is None else int(row[0])
+
+
+# One retention sweep at a time across the deployment (a session-level advisory lock).
+_RETENTION_LOCK = "SELECT pg_try_advisory_lock(hashtextextended('pond.retention', 0))"
+_RETENTION_UNLOCK = "SELECT pg_advisory_unlock(hashtextextended('pond.retention', 0))"
+
+
+async def lock_retention(conn: AsyncConn) -> bool:
+    """Take the retention sweep's lock for this session; False if another session holds it."""
+    row = await (await conn.execute(_RETENTION_LOCK)).fetchone()
+    return bool(row and row[0])
+
+
+async def unlock_retention(conn: AsyncConn) -> None:
+    await conn.execute(_RETENTION_UNLOCK)
+
+
+async def due_for_expiry(conn: AsyncConn, limit: int) -> list[uuid.UUID]:
+    """Up to `limit` snapshots past retention and not marked expired yet, oldest expiry first."""
+    rows = await (
+        await conn.execute(
+            "SELECT id FROM snapshots WHERE expires_at <= now() AND state <> 'expired'"
+            " ORDER BY expires_at LIMIT %s",
+            (limit,),
+        )
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+async def mark_expired(conn: AsyncConn, snapshot_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    """Mark those of `snapshot_ids` that are past retention expired and drop their parts, in
+    one transaction; the ids marked. A snapshot still within retention is left as it is."""
+    async with conn.transaction():
+        rows = await (
+            await conn.execute(
+                "UPDATE snapshots SET state = 'expired'"
+                " WHERE id = ANY(%s) AND expires_at <= now() AND state <> 'expired' RETURNING id",
+                (snapshot_ids,),
+            )
+        ).fetchall()
+        marked = [row[0] for row in rows]
+        await conn.execute("DELETE FROM snapshot_parts WHERE snapshot_id = ANY(%s)", (marked,))
+    return marked

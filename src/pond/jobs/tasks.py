@@ -22,7 +22,7 @@ import psycopg
 import structlog
 
 from pond.auth import rotation
-from pond.exports import coordinator, repository
+from pond.exports import coordinator, repository, retention
 from pond.jobs.runtime import JobRuntime
 from pond.limits import repository as limits
 from pond.snapshots.repository import EXPORT_QUEUE, EXPORT_TASK
@@ -96,20 +96,10 @@ def export_parts(
     log.info("export.helped", snapshot_id=snapshot_id, run=run, parts=done, job_id=context.job.id)
 
 
-def expire_snapshots(conninfo: str, runtime: JobRuntime) -> int:
-    """Delete the files of snapshots past retention and mark them expired; return how many."""
-    with psycopg.connect(conninfo) as conn:
-        rows = conn.execute(
-            "SELECT id FROM snapshots WHERE expires_at <= now() AND state <> 'expired'"
-            " ORDER BY expires_at LIMIT 500"
-        ).fetchall()
-        for (sid,) in rows:
-            runtime.store.delete_prefix(str(sid))
-            with conn.transaction():
-                conn.execute("UPDATE snapshots SET state = 'expired' WHERE id = %s", (sid,))
-                conn.execute("DELETE FROM snapshot_parts WHERE snapshot_id = %s", (sid,))
-            log.info("snapshot.expired", snapshot_id=str(sid))
-    return len(rows)
+async def expire_snapshots(conninfo: str, runtime: JobRuntime) -> int:
+    """Delete the files of every snapshot past retention and mark them expired; how many."""
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+        return await retention.sweep(conn, runtime.store)
 
 
 def forget_stale_limits(conninfo: str) -> int:
@@ -127,7 +117,7 @@ async def retire_expired_keys(runtime: JobRuntime) -> list[str]:
 async def maintenance(context: procrastinate.JobContext, timestamp: int) -> None:
     """Retention, old limit counts, stalled-job recovery and key retirement, once a minute."""
     runtime = _runtime(context)
-    await asyncio.to_thread(expire_snapshots, runtime.conninfo, runtime)
+    await expire_snapshots(runtime.conninfo, runtime)
     await asyncio.to_thread(forget_stale_limits, runtime.conninfo)
     await recover_stalled(context.app)
     await retire_expired_keys(runtime)

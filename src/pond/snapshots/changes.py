@@ -3,9 +3,11 @@
 The database announces every change of a snapshot's state on the channel
 `pond_snapshots`, with the snapshot's id as the payload (a trigger on `snapshots`,
 so every writer is covered: the exporter, retention, a DELETE). Other news of a
-snapshot may come on the same channel with the same payload: a writer sends it
-with `SELECT pg_notify('pond_snapshots', <id>::text)` in its transaction (delivered
-at commit), and the waiters read the snapshot again. `SnapshotChanges`
+snapshot may come on the same channel: a writer sends it with `SELECT
+pg_notify('pond_snapshots', <id>::text)` in its transaction (delivered at commit),
+and the waiters read the snapshot again. News of the parts a running export
+lists (a part published, a run starting over) is `<id> parts`: it wakes only the
+subscribers that show parts, not those waiting for the state alone. `SnapshotChanges`
 holds one connection of its own (never one of the pool) that listens, and wakes
 the subscribers of the snapshot named; what changed, each reads for itself.
 
@@ -38,6 +40,8 @@ log = structlog.get_logger("pond.snapshots")
 SWEEP_SECONDS = 5.0
 # Reconnection waits this long after a failure, doubling up to the most.
 RETRY_SECONDS, RETRY_MAX_SECONDS = 0.5, 5.0
+# After the id in a payload: news of the parts a running export lists, not of its state.
+PARTS_NEWS = "parts"
 
 
 @dataclass(frozen=True)
@@ -154,12 +158,17 @@ class SnapshotChanges:
         return [s.saw for s in subscribers if s.saw is not None]
 
     def announce(self, payload: str) -> None:
-        """Wake the subscribers of the snapshot whose id is `payload` (anything else: no one)."""
+        """Wake the subscribers of the snapshot whose id `payload` starts with (anything else:
+        no one); with `PARTS_NEWS` after it, only those that show parts, or have not read yet."""
+        text, _, kind = payload.partition(" ")
         try:
-            snapshot_id = uuid.UUID(payload)
+            snapshot_id = uuid.UUID(text)
         except ValueError:
             return
         for subscription in self._subscribers.get(snapshot_id, ()):
+            saw = subscription.saw
+            if kind == PARTS_NEWS and saw is not None and saw.parts is None:
+                continue  # news of the listed parts, for a subscriber that shows none
             subscription.notify()
 
     def wake_all(self) -> None:

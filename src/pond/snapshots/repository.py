@@ -101,6 +101,11 @@ async def get_for_org(conn: Conn, snapshot_id: uuid.UUID, org_id: int) -> Snapsh
 
 # PartRecord's fields are snapshot_parts columns, as `parts` reads them.
 _PART_FIELDS = [f.name for f in fields(PartRecord)]
+# The snapshot is found by its id alone, then checked against the client's organisation.
+# Joined on both, the planner may rather walk the organisation's snapshots by its index
+# (it reckons each organisation holds the average number) and filter them by id: a GET
+# would then cost as much as the organisation has snapshots. The LIMIT keeps the lateral
+# subquery apart from the join, so the primary key is its only way in.
 _LOOKUP_COLUMNS = (
     "SELECT k.n, c.client_id, c.org_id, c.generation, c.revoked_at, p.snapshot_id IS NOT NULL, "
     + ", ".join(f"s.{name}" for name in _SNAPSHOT_FIELDS)
@@ -111,7 +116,8 @@ _LOOKUP_FROM = (
     " FROM unnest(%(clients)s::text[], %(snapshots)s::uuid[]) WITH ORDINALITY"
     " AS k (client_id, snapshot_id, n)"
     " JOIN oauth_clients c ON c.client_id = k.client_id"
-    " LEFT JOIN snapshots s ON s.id = k.snapshot_id AND s.org_id = c.org_id"
+    " LEFT JOIN LATERAL (SELECT * FROM snapshots WHERE id = k.snapshot_id LIMIT 1) s"
+    " ON s.org_id = c.org_id"
     " LEFT JOIN snapshot_parts p ON p.snapshot_id = s.id AND s.state IN ("
     + ", ".join(f"'{state}'" for state in WITH_PARTS)
     + ")"

@@ -7,6 +7,7 @@ halfway leaves no half-written object behind.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -46,6 +47,9 @@ class ObjectStore(Protocol):
 
     def delete_prefix(self, prefix: str) -> None:
         """Delete every object whose key starts with `prefix/`."""
+
+    def delete_prefixes(self, prefixes: Sequence[str]) -> None:
+        """`delete_prefix` of each of `prefixes`, in as few requests as the store allows."""
 
     def discard_unfinished(self, prefix: str) -> None:
         """Delete what writers under `prefix/` staged and never committed (a writer that

@@ -8,6 +8,8 @@ import os
 import re
 import secrets
 import shutil
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from pond.storage.base import StoredObject
 PART_NAME = r"[a-z][a-z0-9_]{0,62}(\.[a-z0-9.]{1,16})?"
 _KEY = re.compile(rf"^[0-9a-f-]{{36}}/{PART_NAME}$")
 _STAGING_PREFIX = ".staging-"
+_DELETE_THREADS = 8  # directories deleted at once by `delete_prefixes`
 
 
 def check_key(key: str) -> str:
@@ -106,6 +109,13 @@ class LocalStore:
 
     def delete_prefix(self, prefix: str) -> None:
         shutil.rmtree(self.root / prefix, ignore_errors=True)
+
+    def delete_prefixes(self, prefixes: Sequence[str]) -> None:
+        """Several directories at once: each deletion mostly waits on the file system, and
+        one after another they take several times longer."""
+        if prefixes:
+            with ThreadPoolExecutor(min(_DELETE_THREADS, len(prefixes))) as pool:
+                list(pool.map(self.delete_prefix, prefixes))
 
     def discard_unfinished(self, prefix: str) -> None:
         for staged in (self.root / prefix).glob(f"{_STAGING_PREFIX}*"):

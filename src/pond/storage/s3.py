@@ -18,6 +18,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,6 +41,7 @@ _MAX_PARTS = 10_000
 # SigV4 refuses pre-signed URLs valid for more than seven days.
 MAX_LINK_SECONDS = 7 * 24 * 3600
 _DELETE_BATCH = 1000  # most keys one DeleteObjects request accepts
+_LIST_THREADS = 8  # prefixes listed at once when many are deleted together
 
 log = structlog.get_logger("pond.storage")
 
@@ -289,21 +292,26 @@ class S3Store:
             raise
 
     def delete_prefix(self, prefix: str) -> None:
-        """Delete every object under `prefix/`, and its unfinished uploads where the server
-        lists them; OSError naming the operation when an object cannot be deleted."""
-        under = f"{self.prefix}/{prefix}/" if self.prefix else f"{prefix}/"
+        """Delete every object and unfinished upload under `prefix/` (see `delete_prefixes`)."""
+        self.delete_prefixes([prefix])
+
+    def delete_prefixes(self, prefixes: Sequence[str]) -> None:
+        """Delete every object under each `prefix/`, and the unfinished uploads where the server
+        lists them: one ListObjectsV2 per prefix (several at once), one ListMultipartUploads,
+        DeleteObjects of 1,000 keys whatever their prefix. OSError names the failed operation."""
+        root = f"{self.prefix}/" if self.prefix else ""
+        unders = [f"{root}{prefix}/" for prefix in prefixes]
+        if not unders:
+            return
         try:
-            self._abort_uploads(under)
+            self._abort_uploads(unders[0] if len(unders) == 1 else root, frozenset(unders))
         except S3OperationFailed as exc:  # leftovers only: the lifecycle rule removes them
-            log.warning("storage.cleanup_skipped", prefix=under, reason=str(exc))
-        with s3_call("ListObjectsV2", self._url(under)):
-            pages = self._client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=under
-            )
-            keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
+            log.warning("storage.cleanup_skipped", prefix=unders[0], reason=str(exc))
+        with ThreadPoolExecutor(min(_LIST_THREADS, len(unders))) as pool:
+            keys = [key for listed in pool.map(self._keys_under, unders) for key in listed]
         for start in range(0, len(keys), _DELETE_BATCH):
             batch = keys[start : start + _DELETE_BATCH]
-            with s3_call("DeleteObjects", self._url(under)):
+            with s3_call("DeleteObjects", self._url(batch[0])):
                 answer = self._client.delete_objects(
                     Bucket=self.bucket,
                     Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True},
@@ -312,10 +320,17 @@ class S3Store:
                 first = errors[0]
                 raise S3OperationFailed(
                     "DeleteObjects",
-                    self._url(first.get("Key", under)),
+                    self._url(first.get("Key", batch[0])),
                     first.get("Code", "error"),
                     f"{first.get('Message', '')}; {len(errors)} of {len(batch)} keys not deleted",
                 )
+
+    def _keys_under(self, under: str) -> list[str]:
+        with s3_call("ListObjectsV2", self._url(under)):
+            pages = self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=under
+            )
+            return [item["Key"] for page in pages for item in page.get("Contents", [])]
 
     def discard_unfinished(self, prefix: str) -> None:
         """Abort the multipart uploads under `prefix/` that were never completed.
@@ -324,15 +339,16 @@ class S3Store:
         the log); OSError naming the operation on any other failure.
         """
         under = f"{self.prefix}/{prefix}/" if self.prefix else f"{prefix}/"
-        self._abort_uploads(under)
+        self._abort_uploads(under, frozenset([under]))
 
-    def _abort_uploads(self, under: str) -> None:
+    def _abort_uploads(self, scope: str, unders: frozenset[str]) -> None:
+        """Abort the unfinished uploads listed under `scope` that are under one of `unders`."""
         if "ListMultipartUploads" in self._unsupported:
             return
         try:
-            with s3_call("ListMultipartUploads", self._url(under)):
+            with s3_call("ListMultipartUploads", self._url(scope)):
                 pages = self._client.get_paginator("list_multipart_uploads").paginate(
-                    Bucket=self.bucket, Prefix=under
+                    Bucket=self.bucket, Prefix=scope
                 )
                 uploads = [upload for page in pages for upload in page.get("Uploads", [])]
         except S3OperationFailed as exc:
@@ -348,6 +364,8 @@ class S3Store:
             )
             return
         for upload in uploads:
+            if upload["Key"].rsplit("/", 1)[0] + "/" not in unders:
+                continue
             with s3_call("AbortMultipartUpload", self._url(upload["Key"])):
                 self._client.abort_multipart_upload(
                     Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
