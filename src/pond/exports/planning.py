@@ -38,6 +38,9 @@ SAMPLE_PAGES = 256
 SAMPLE_SEED = 0
 # A planned part's share of the limit when its size is an estimate.
 FILL = 0.8
+# Where the streams each export more than one part, their first parts are this share of
+# the others: the first data can be downloaded sooner, and the streams stay even.
+RAMP = 0.25
 # A planned part has at least this many sampled keys where the sample is a guess: a
 # sample that overestimates wildly does not plan thousands of tiny parts.
 MIN_SAMPLED_PER_PART = 16
@@ -117,11 +120,23 @@ def boundaries(sample: Sample, max_rows: int, streams: int) -> list[Key]:
         # Even parts: where the count is an estimate, parts of exactly `max_rows` cannot be
         # cut anyway, and a short last part would only be a part exported alone.
         per_part = estimate / parts
-    step = per_part * len(keys) / estimate  # sampled keys per planned part
+    ramped = parts >= 2 * streams and max_rows >= BALANCE_MIN_ROWS and parts <= capped
+    if ramped:
+        # A first round of small parts, one per stream, so that the first data can be
+        # downloaded early; then parts of one size again, still a multiple of the streams.
+        first = per_part * RAMP
+        rest = estimate - first * streams
+        later = max(streams, part_count(round(rest), max_rows, streams, exact=sample.exact))
+        each = rest / later
+        cuts = [first * i for i in range(1, streams + 1)]
+        cuts += [first * streams + each * j for j in range(1, later)]
+    else:
+        cuts = [per_part * i for i in range(1, parts)]
+    scale = len(keys) / estimate  # sampled keys per row
     found: list[Key] = []
     last = 0
-    for i in range(1, parts):
-        at = round(i * step)
+    for cut in cuts:
+        at = round(cut * scale)
         if at >= len(keys):
             break
         if at > last:
