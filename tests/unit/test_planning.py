@@ -45,16 +45,16 @@ def test_a_fair_sample_gives_a_multiple_of_the_streams_in_even_rounds_under_the_
 def test_a_first_round_of_small_parts_then_even_ones(streams: int) -> None:
     parts = cut(5_000_000, boundaries(sample_of(5_000_000, 500), MAX, streams))
     first, rest = parts[:streams], parts[streams:]
-    assert all(0 < p < min(rest) * 0.3 for p in first)  # a quarter of an even part, or so
+    assert all(0 < p < min(rest) * planning.RAMP * 1.2 for p in first)
     assert max(rest) - min(rest) <= 2 * 500
     assert len(parts) % streams == 0
 
 
-def test_five_million_rows_over_two_streams_start_with_two_parts_of_156_000() -> None:
+def test_five_million_rows_over_two_streams_start_with_two_parts_of_62_500() -> None:
     parts = cut(5_000_000, boundaries(sample_of(5_000_000, 500), MAX, 2))
-    assert len(parts) == 8
-    assert [round(p, -3) for p in parts[:2]] == [156_000, 156_000]
-    assert all(abs(p - 781_250) <= 1_000 for p in parts[2:])
+    assert len(parts) == 10
+    assert [round(p, -2) for p in parts[:2]] == [62_500, 62_500]
+    assert all(abs(p - 609_375) <= 1_000 for p in parts[2:])
 
 
 @pytest.mark.parametrize("rows", [0, 1, 5_000, 99_999])
