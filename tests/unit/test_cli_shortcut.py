@@ -11,12 +11,13 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
+import typer
 import typer.main
 
-from pond.cli import client_commands, client_export, shortcut
+from pond.cli import shortcut
 from pond.cli.main import app
 
 READ_HERE = [
@@ -32,6 +33,11 @@ READ_HERE = [
         "snapshot show --json ID --profile p",
         "snapshot wait ID --timeout 90s",
         "snapshot wait --json --api-url=http://h ID",
+        "export --from 2019-03-13 --to 2019-03-14 --out d",
+        "export --from=2019-03-13 --to 2019-03-14 --out d --parallel 2 --merge all.csv --json",
+        "export --from 2019-03-13 --to 2019-03-14 --out d --field a=1 --field=b=2 --gzip",
+        "export --from 2019-03-13 --to 2019-03-14 --out d --format parquet --columns id,name",
+        "export --from 2019-03-13 --to 2019-03-14 --out d --tz Europe/Paris --entity event",
     )
 ]
 LEFT_TO_TYPER = [
@@ -57,7 +63,11 @@ LEFT_TO_TYPER = [
         "snapshot show -",
         "snapshot --help show ID",
         "snapshot create --from 2019-03-13 --to 2019-03-14",  # not a command read here
-        "export --from 2019-03-13 --to 2019-03-14 --out d",
+        "export --from 2019-03-13 --to 2019-03-14",  # --out is required
+        "export --from 2019-03-13 --to 2019-03-14 --out d --field",  # without its value
+        "export --from 2019-03-13 --to 2019-03-14 --out d --field -x",
+        "export --from 2019-03-13 --to 2019-03-14 --out d --parallel 0",
+        "export --from 2019-03-13 --to 2019-03-14 --out d --no-gzip",
     )
 ]
 
@@ -119,10 +129,20 @@ def test_anything_not_plainly_spelt_is_left_to_typer(words: list[str]) -> None:
     assert shortcut.command(words) is None
 
 
-def test_commands_with_options_of_other_kinds_are_not_read_here() -> None:
-    for function in (client_commands.snapshot_create, client_export.export):  # lists of --field
-        with pytest.raises(shortcut.Declined):
-            shortcut.signature(function)
+def _takes_a_number(every: Annotated[float, typer.Option("--every")] = 1.0) -> None:
+    """A command with an option of a kind not read here."""
+
+
+def _takes_a_choice(flag: Annotated[bool, typer.Option("--flag/--no-flag")] = False) -> None:
+    """A flag with a second spelling."""
+
+
+@pytest.mark.parametrize("function", [_takes_a_number, _takes_a_choice])
+def test_commands_with_options_of_other_kinds_are_not_read_here(
+    function: Callable[..., None],
+) -> None:
+    with pytest.raises(shortcut.Declined):
+        shortcut.signature(function)
 
 
 def _pond(*words: str, api_url: str) -> subprocess.CompletedProcess[str]:

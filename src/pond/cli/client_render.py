@@ -84,7 +84,22 @@ def _parts_complete(snapshot: Snapshot) -> tuple[int, int]:
     return done, max(1, len(snapshot.items))
 
 
-class WaitView:
+class _BarView:
+    """A view that may show rich bars: they stop when the `with` block ends."""
+
+    _progress: Progress | None = None
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+class WaitView(_BarView):
     """Shows polls of a snapshot: a spinner and parts complete, or a line per change of state."""
 
     def __init__(self) -> None:
@@ -133,17 +148,8 @@ class WaitView:
             note(f"snapshot {snapshot.id}: {snapshot.state} ({done}/{total} parts complete)")
             self._last = now
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        if self._progress is not None:
-            self._progress.stop()
 
-
-class DownloadView:
+class DownloadView(_BarView):
     """Shows part downloads: a bar per part and one for the total (bytes, rate, ETA),
     or a line per part when it starts, resumes and finishes. Thread-safe."""
 
@@ -222,15 +228,6 @@ class DownloadView:
             self._tasks[event.name] = task
         progress.update(task, completed=event.done, total=event.total, visible=not event.finished)
         progress.update(overall, completed=sum(self._done.values()))
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        if self._progress is not None:
-            self._progress.stop()
 
 
 class FollowView:

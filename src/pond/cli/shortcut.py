@@ -10,10 +10,10 @@ same values.
 
 It reads only what it can read without doubt: the declared long options,
 spelt `--name value` or `--name=value`, whose values are text, paths or
-integers within their bounds, and flags. Anything else (`--help`, an unknown
-or misspelt option, a value typer would refuse or convert differently, an
-option of any other kind) is declined and goes to typer, which answers exactly
-as before.
+integers within their bounds, repeatable text options, and flags. Anything
+else (`--help`, an unknown or misspelt option, a value typer would refuse or
+convert differently, an option of any other kind) is declined and goes to
+typer, which answers exactly as before.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ COMMANDS: dict[tuple[str, ...], str] = {
     ("snapshot", "download"): "pond.cli.client_commands:snapshot_download",
     ("snapshot", "show"): "pond.cli.client_commands:snapshot_show",
     ("snapshot", "wait"): "pond.cli.client_commands:snapshot_wait",
+    ("export",): "pond.cli.client_export:export",
 }
 # What an option's declaration may set without changing how its value is read.
 _ONLY_SHOWN = frozenset(
@@ -69,6 +70,7 @@ class Option:
 
     parameter: str
     read: Reader | None  # None: a flag, True when given
+    many: bool = False  # repeatable: each value is added to a list
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,17 @@ def _plain(info: Any) -> bool:
     )
 
 
+def _repeated(annotation: Any, info: Any) -> bool:
+    """True for a repeatable text option that is None unless given (`--field`)."""
+    kind, optional = _optional(annotation)
+    return (
+        get_origin(kind) is list and get_args(kind) == (str,) and optional and info.default is None
+    )
+
+
 def _reader(annotation: Any, info: Any) -> Reader | None:
+    if _repeated(annotation, info):
+        return _text
     kind, optional = _optional(annotation)
     if info.default not in (..., None) and type(info.default) is not kind:
         raise Declined  # typer would convert the default; the function would get it as is
@@ -154,7 +166,7 @@ def signature(function: Callable[..., Any]) -> Signature:
             continue
         if not isinstance(info, OptionInfo) or not info.param_decls:
             raise Declined
-        option = Option(name, _reader(meta.annotation, info))
+        option = Option(name, _reader(meta.annotation, info), _repeated(meta.annotation, info))
         if option.read is None and len(info.param_decls) != 1:
             raise Declined  # a flag with a second spelling (`--no-...`)
         for declared in info.param_decls:
@@ -190,8 +202,11 @@ def parse(takes: Signature, words: list[str]) -> dict[str, Any]:
                 raise Declined
             values[option.parameter] = True
             continue
-        value = attached if equals else next(rest, "")
-        values[option.parameter] = option.read(value)
+        value = option.read(attached if equals else next(rest, ""))
+        if option.many:
+            values.setdefault(option.parameter, []).append(value)
+        else:
+            values[option.parameter] = value
     if len(given) != len(takes.arguments) or not takes.required <= values.keys():
         raise Declined
     values.update((name, _text(word)) for name, word in zip(takes.arguments, given, strict=True))

@@ -138,80 +138,64 @@ def merge(files: Sequence[Path], destination: Path) -> Path:
     `IntegrityError` when the parts do not share one header (CSV) or schema
     (Parquet); `destination` is only replaced once the merged file is whole.
     """
-    if files and tables.part_format(files[0]) == "parquet":
-        return _merge_parquet(files, destination)
-    if files and tables.part_format(files[0]) == "ndjson":
-        return _merge_lines(files, destination)
-    return _merge_csv(files, destination)
+    kind = tables.part_format(files[0]) if files else "csv"
+    write = {"parquet": _merge_parquet, "ndjson": _merge_lines}.get(kind, _merge_csv)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    temporary = destination.with_name(f".{destination.name}.tmp")
+    try:
+        write(files, temporary)
+        os.replace(temporary, destination)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return destination
 
 
-def _merge_parquet(files: Sequence[Path], destination: Path) -> Path:
+def _merge_parquet(files: Sequence[Path], target: Path) -> None:
     tables.arrow()
     import pyarrow.parquet as pq
 
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    temporary = destination.with_name(f".{destination.name}.tmp")
-    try:
-        first = pq.ParquetFile(files[0])
-        with pq.ParquetWriter(temporary, first.schema_arrow, compression="zstd") as out:
-            for path in files:
-                part = pq.ParquetFile(path)
-                if not part.schema_arrow.equals(first.schema_arrow):
+    first = pq.ParquetFile(files[0])
+    with pq.ParquetWriter(target, first.schema_arrow, compression="zstd") as out:
+        for path in files:
+            part = pq.ParquetFile(path)
+            if not part.schema_arrow.equals(first.schema_arrow):
+                raise IntegrityError(
+                    f"{path.name} has other columns than {files[0].name}",
+                    hint="merge only parts of one snapshot",
+                )
+            for group in range(part.num_row_groups):  # one row group in memory at a time
+                out.write_table(part.read_row_group(group))
+
+
+def _merge_lines(files: Sequence[Path], target: Path) -> None:
+    with target.open("wb") as out:
+        for path in files:
+            with open_part(path) as part:
+                shutil.copyfileobj(part, out, 1 << 20)
+
+
+def _merge_csv(files: Sequence[Path], target: Path) -> None:
+    header: bytes | None = None
+    with target.open("w+b") as out:
+        ends_with_newline = True
+        for path in files:
+            with open_part(path) as part:
+                end = header_end(part)
+                part.seek(0)
+                part_header = part.read(end)
+                if header is None:
+                    header = part_header
+                    out.write(header)
+                    ends_with_newline = header.endswith(b"\n")
+                elif part_header.rstrip(b"\r\n") != header.rstrip(b"\r\n"):
                     raise IntegrityError(
-                        f"{path.name} has other columns than {files[0].name}",
+                        f"{path.name} has a different header from {files[0].name}",
                         hint="merge only parts of one snapshot",
                     )
-                for group in range(part.num_row_groups):  # one row group in memory at a time
-                    out.write_table(part.read_row_group(group))
-        os.replace(temporary, destination)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return destination
-
-
-def _merge_lines(files: Sequence[Path], destination: Path) -> Path:
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    temporary = destination.with_name(f".{destination.name}.tmp")
-    try:
-        with temporary.open("wb") as out:
-            for path in files:
-                with open_part(path) as part:
-                    shutil.copyfileobj(part, out, 1 << 20)
-        os.replace(temporary, destination)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return destination
-
-
-def _merge_csv(files: Sequence[Path], destination: Path) -> Path:
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    temporary = destination.with_name(f".{destination.name}.tmp")
-    header: bytes | None = None
-    try:
-        with temporary.open("w+b") as out:
-            ends_with_newline = True
-            for path in files:
-                with open_part(path) as part:
-                    end = header_end(part)
-                    part.seek(0)
-                    part_header = part.read(end)
-                    if header is None:
-                        header = part_header
-                        out.write(header)
-                        ends_with_newline = header.endswith(b"\n")
-                    elif part_header.rstrip(b"\r\n") != header.rstrip(b"\r\n"):
-                        raise IntegrityError(
-                            f"{path.name} has a different header from {files[0].name}",
-                            hint="merge only parts of one snapshot",
-                        )
-                    if not ends_with_newline:
-                        out.write(b"\n")
-                    before = out.tell()
-                    shutil.copyfileobj(part, out, 1 << 20)
-                    if out.tell() > before:
-                        out.seek(-1, os.SEEK_CUR)
-                        ends_with_newline = out.read(1) == b"\n"
-        os.replace(temporary, destination)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return destination
+                if not ends_with_newline:
+                    out.write(b"\n")
+                before = out.tell()
+                shutil.copyfileobj(part, out, 1 << 20)
+                if out.tell() > before:
+                    out.seek(-1, os.SEEK_CUR)
+                    ends_with_newline = out.read(1) == b"\n"

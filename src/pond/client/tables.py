@@ -79,8 +79,9 @@ def described_columns(snapshot: Snapshot) -> Columns | None:
     return None
 
 
-def arrow_type(name: str) -> pa.DataType:
-    """The pyarrow type a column's `type` names (`int64`, `timestamp[us, tz=UTC]`, ...)."""
+def known_arrow_type(name: str) -> pa.DataType | None:
+    """The pyarrow type a column's `type` names (`int64`, `timestamp[us, tz=UTC]`, ...);
+    None for a name this release does not know. The server writes Parquet with it too."""
     pa = arrow()
     simple = {
         "int16": pa.int16(),
@@ -100,7 +101,14 @@ def arrow_type(name: str) -> pa.DataType:
     found = _DECIMAL.match(name)
     if found is not None:
         return pa.decimal128(int(found.group(1)), int(found.group(2)))
-    return pa.string()  # a type this client does not know: its text, never a failure
+    return None
+
+
+def arrow_type(name: str) -> pa.DataType:
+    """The pyarrow type a column's `type` names; a type this client does not know is read
+    as its text, never a failure."""
+    known = known_arrow_type(name)
+    return arrow().string() if known is None else known
 
 
 def schema(columns: Columns | None) -> pa.Schema | None:

@@ -38,3 +38,16 @@ async def read(request: Request) -> dict[str, str]:
     fields = {key: value for key, value in form.items() if isinstance(value, str)}
     session.check_csrf(request, fields.get(session.CSRF_FIELD))
     return fields
+
+
+def sign_out(home: str, cookie: str) -> Handler:
+    """The POST handler that signs out of the session kept in `cookie`, then goes `home`."""
+
+    @guarded
+    async def handler(request: Request) -> Response:
+        await read(request)
+        response = redirect(home)
+        session.clear_cookie(request, response, cookie)
+        return response
+
+    return handler

@@ -14,7 +14,7 @@ from pond.api import repository as figures
 from pond.api.state import app_state
 from pond.clients import service as clients
 from pond.console import pages, repository, service, session
-from pond.console.forms import guarded, read, redirect
+from pond.console.forms import guarded, read, redirect, sign_out
 from pond.errors import InputError
 
 _HOME = "/console/operator"
@@ -68,14 +68,6 @@ async def sign_in(request: Request) -> Response:
 
 
 @guarded
-async def sign_out(request: Request) -> Response:
-    await read(request)
-    response = redirect(_HOME)
-    session.clear_cookie(request, response, session.OPERATOR_COOKIE)
-    return response
-
-
-@guarded
 async def create_client(request: Request) -> Response:
     name = await session.operator(request)
     if name is None:
@@ -119,7 +111,7 @@ async def rotate_client(request: Request) -> Response:
 routes = [
     Route(_HOME, home, methods=["GET"]),
     Route(f"{_HOME}/sign-in", sign_in, methods=["POST"]),
-    Route(f"{_HOME}/sign-out", sign_out, methods=["POST"]),
+    Route(f"{_HOME}/sign-out", sign_out(_HOME, session.OPERATOR_COOKIE), methods=["POST"]),
     Route(f"{_HOME}/clients", create_client, methods=["POST"]),
     Route(f"{_HOME}/clients/{{client_id}}/revoke", revoke_client, methods=["POST"]),
     Route(f"{_HOME}/clients/{{client_id}}/rotate", rotate_client, methods=["POST"]),

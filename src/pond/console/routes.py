@@ -15,7 +15,7 @@ from starlette.staticfiles import StaticFiles
 
 from pond.api.state import app_state, base_url
 from pond.console import operator_routes, pages, repository, service, session
-from pond.console.forms import guarded, read, redirect
+from pond.console.forms import guarded, read, redirect, sign_out
 from pond.errors import InputError, RateLimited
 from pond.snapshots import records, waiting
 from pond.snapshots import repository as snapshot_rows
@@ -72,14 +72,6 @@ async def sign_in(request: Request) -> Response:
         return pages.render(request, "sign_in.html", 401, title="Sign in", error=exc.message)
     response = redirect("/console")
     session.set_cookie(request, response, session.TOKEN_COOKIE, token, state.settings.token_ttl)
-    return response
-
-
-@guarded
-async def sign_out(request: Request) -> Response:
-    await read(request)
-    response = redirect("/console")
-    session.clear_cookie(request, response, session.TOKEN_COOKIE)
     return response
 
 
@@ -169,7 +161,7 @@ async def delete(request: Request) -> Response:
 routes: list[BaseRoute] = [
     Route("/console", home, methods=["GET"]),
     Route("/console/sign-in", sign_in, methods=["POST"]),
-    Route("/console/sign-out", sign_out, methods=["POST"]),
+    Route("/console/sign-out", sign_out("/console", session.TOKEN_COOKIE), methods=["POST"]),
     Route("/console/snapshots", create, methods=["POST"]),
     Route("/console/snapshots/{snapshot_id}", detail, methods=["GET"]),
     Route("/console/snapshots/{snapshot_id}/status", status, methods=["GET"]),

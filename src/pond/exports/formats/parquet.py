@@ -27,13 +27,13 @@ part takes about as long as the slower of the two rather than their sum.
 from __future__ import annotations
 
 import queue
-import re
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 
+from pond.client.tables import known_arrow_type
 from pond.exports.copy_out import copy_out
 from pond.exports.formats.columns import Column
 from pond.storage.base import StagedWriter
@@ -48,32 +48,15 @@ BLOCK = 2 << 20  # CSV bytes parsed at once
 ROW_GROUP_ROWS = 64 * 1024
 _SINK_BUFFER = 1 << 20
 _QUEUED = 2  # blocks read ahead of the parser
-_DECIMAL = re.compile(r"^decimal128\((\d+), (\d+)\)$")
 
 
 def arrow_type(name: str) -> pa.DataType:
-    """The pyarrow type `name` stands for (a name from `types.arrow_type`)."""
-    import pyarrow as pa
-
-    simple = {
-        "int16": pa.int16(),
-        "int32": pa.int32(),
-        "int64": pa.int64(),
-        "float": pa.float32(),
-        "double": pa.float64(),
-        "bool": pa.bool_(),
-        "string": pa.string(),
-        "date32[day]": pa.date32(),
-        "time64[us]": pa.time64("us"),
-        "timestamp[us]": pa.timestamp("us"),
-        "timestamp[us, tz=UTC]": pa.timestamp("us", tz="UTC"),
-    }
-    if name in simple:
-        return simple[name]
-    found = _DECIMAL.match(name)
+    """The pyarrow type `name` stands for (a name from `types.arrow_type`), as the client
+    reads it back."""
+    found = known_arrow_type(name)
     if found is None:
         raise ValueError(f"no Arrow type named {name!r}")
-    return pa.decimal128(int(found.group(1)), int(found.group(2)))
+    return found
 
 
 def schema(columns: list[Column]) -> pa.Schema:
