@@ -107,3 +107,12 @@ def test_a_sampled_count_gives_even_small_parts_rather_than_a_short_last_one() -
     assert len(parts) == 4  # parts of 80% of the limit at most, where the count is a guess
     assert max(parts) - min(parts) <= 2 * 10
     assert sum(parts) == 26_990
+
+
+def test_a_ramped_plan_says_how_many_rows_its_first_part_holds() -> None:
+    assert planning.layout(sample_of(5_000_000, 500), MAX, 2).first == 62_500
+
+
+@pytest.mark.parametrize("rows", [50_000, 1_500_000])
+def test_a_plan_without_a_small_first_part_has_none_to_cut_exactly(rows: int) -> None:
+    assert planning.layout(sample_of(rows, 500), MAX, 2).first is None

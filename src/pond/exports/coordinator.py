@@ -191,7 +191,7 @@ def export(
         with conn.transaction():
             repository.begin_snapshot(conn, None)
             snapshot = repository.share_snapshot(conn)
-            ranges = planning.plan(planning.take_sample(conn, job), max_rows, streams)
+            ranges = planning.plan_export(conn, job, max_rows, streams)
             with control.transaction():
                 repository.record_plan(control, job, ranges)
                 if len(ranges) > 1 and helpers > 0:

@@ -18,6 +18,13 @@ whatever the sample says; a sample that misjudges only costs balance.
 Where the table is small enough to be read whole (`SAMPLE_PAGES` pages at
 most), the sample holds every row and the plan is exact: parts of exactly
 `POND_PART_MAX_ROWS` rows, or balanced ones, as below.
+
+A sample reads whole pages, and rows written together sit on the same pages, so
+a cut near the start of the range is the least sure: where the first part is
+meant to be small (`RAMP`), a sample of a few hundred pages may make it a
+hundred times smaller or larger. Its end is therefore found exactly
+(`first_cut`): the index is read for that part's rows alone, at most
+`RAMP * FILL` of `POND_PART_MAX_ROWS` of them, whatever the snapshot's size.
 """
 
 from __future__ import annotations
@@ -104,14 +111,20 @@ def part_count(estimate: int, max_rows: int, streams: int, *, exact: bool) -> in
     return math.ceil(parts / streams) * streams
 
 
-def boundaries(sample: Sample, max_rows: int, streams: int) -> list[Key]:
-    """The keys where the planned ranges start, the first excepted (in order, distinct)."""
-    keys = sample.keys
-    if not keys:
-        return []
+@dataclass(frozen=True)
+class Layout:
+    """Where the planned ranges end, in rows of the estimate (the last one excepted), and
+    how many rows the first holds when it is a small first part (`RAMP`; else None)."""
+
+    cuts: list[float]
+    first: int | None
+
+
+def layout(sample: Sample, max_rows: int, streams: int) -> Layout:
+    """How the estimated rows are cut into planned ranges."""
     estimate = sample.estimate
     parts = part_count(estimate, max_rows, streams, exact=sample.exact)
-    capped = max(1, len(keys) // MIN_SAMPLED_PER_PART)
+    capped = max(1, len(sample.keys) // MIN_SAMPLED_PER_PART)
     if not sample.exact and parts > capped:
         parts = capped
         per_part = estimate / parts
@@ -122,21 +135,28 @@ def boundaries(sample: Sample, max_rows: int, streams: int) -> list[Key]:
         # cut anyway, and a short last part would only be a part exported alone.
         per_part = estimate / parts
     ramped = parts >= 2 * streams and max_rows >= BALANCE_MIN_ROWS and parts <= capped
-    if ramped:
-        # A first round of small parts, one per stream, so that the first data can be
-        # downloaded early; then parts of one size again, still a multiple of the streams.
-        first = per_part * RAMP
-        rest = estimate - first * streams
-        later = max(streams, part_count(round(rest), max_rows, streams, exact=sample.exact))
-        each = rest / later
-        cuts = [first * i for i in range(1, streams + 1)]
-        cuts += [first * streams + each * j for j in range(1, later)]
-    else:
-        cuts = [per_part * i for i in range(1, parts)]
-    scale = len(keys) / estimate  # sampled keys per row
+    if not ramped:
+        return Layout([per_part * i for i in range(1, parts)], None)
+    # A first round of small parts, one per stream, so that the first data can be
+    # downloaded early; then parts of one size again, still a multiple of the streams.
+    first = per_part * RAMP
+    rest = estimate - first * streams
+    later = max(streams, part_count(round(rest), max_rows, streams, exact=sample.exact))
+    each = rest / later
+    cuts = [first * i for i in range(1, streams + 1)]
+    cuts += [first * streams + each * j for j in range(1, later)]
+    return Layout(cuts, max(1, round(first)))
+
+
+def boundaries(sample: Sample, max_rows: int, streams: int) -> list[Key]:
+    """The keys where the planned ranges start, the first excepted (in order, distinct)."""
+    keys = sample.keys
+    if not keys:
+        return []
+    scale = len(keys) / sample.estimate  # sampled keys per row
     found: list[Key] = []
     last = 0
-    for cut in cuts:
+    for cut in layout(sample, max_rows, streams).cuts:
         at = round(cut * scale)
         if at >= len(keys):
             break
@@ -146,9 +166,43 @@ def boundaries(sample: Sample, max_rows: int, streams: int) -> list[Key]:
     return found
 
 
+def first_cut(
+    conn: psycopg.Connection[Any], job: Job, sample: Sample, max_rows: int, streams: int
+) -> Key | None:
+    """Where a small first part ends, read from the index (see the module doc); None when
+    the plan has no small first part, or the sample already holds every row."""
+    first = layout(sample, max_rows, streams).first if sample.keys else None
+    if first is None or sample.exact:
+        return None
+    entity = get_entity(job.entity)
+    where = entity.where_params(job.org_id, job.start, job.end)
+    return repository.key_after(conn, entity, where, after=False, before=False, offset=first)
+
+
+def plan_export(
+    conn: psycopg.Connection[Any], job: Job, max_rows: int, streams: int
+) -> list[Range]:
+    """The planned ranges of `job`'s export, in `conn`'s transaction (its view)."""
+    sample = take_sample(conn, job)
+    ranges = plan(sample, max_rows, streams)
+    exact = first_cut(conn, job, sample, max_rows, streams)
+    if exact is None:
+        return ranges
+    # The sampled cuts after the exact one stay; one the sample put before it goes. Only
+    # the times are compared here (a key's order is the database's collation, not Python's):
+    # a cut at the same time is dropped too, which only joins two ranges.
+    later = [r.after for r in ranges[1:] if r.after is not None and r.after[0] > exact[0]]
+    return ranges_from([exact, *later])
+
+
 def plan(sample: Sample, max_rows: int, streams: int) -> list[Range]:
     """The planned ranges: together they cover the snapshot's range exactly once."""
-    starts: list[Key | None] = [None, *boundaries(sample, max_rows, streams)]
+    return ranges_from(boundaries(sample, max_rows, streams))
+
+
+def ranges_from(cuts: list[Key]) -> list[Range]:
+    """The ranges that `cuts` (keys in order, distinct) divide the snapshot's range into."""
+    starts: list[Key | None] = [None, *cuts]
     ends: list[Key | None] = [*starts[1:], None]
     return [
         Range(n, after, before) for n, (after, before) in enumerate(zip(starts, ends, strict=True))
