@@ -43,6 +43,32 @@ def error_fields(response: httpx.Response) -> tuple[str | None, str | None]:
     )
 
 
+# Answers that mean one thing whatever the route: the error, its message (with the
+# server's words, `said`, or the URL without its query), and what to do.
+_PLAIN: dict[int, tuple[type[ClientError], str, str]] = {
+    401: (
+        AuthenticationFailed,
+        "the API refused the access token: {said}",
+        "check that POND_TOKEN_URL belongs to the same service as POND_API_URL",
+    ),
+    403: (
+        AuthenticationFailed,
+        "not allowed: {said}",
+        "the client needs the pond/insights.snapshots scope",
+    ),
+    404: (
+        SnapshotNotFound,
+        "no such snapshot: {url}",
+        "check the id or href; a client sees only its own organisation's snapshots",
+    ),
+    410: (
+        SnapshotExpired,
+        "the snapshot has expired: {said}",
+        "snapshots are kept 7 days; schedule a new one",
+    ),
+}
+
+
 def raise_for_answer(response: httpx.Response, *, offered: str | None = None) -> None:
     """Raise the client error a non-2xx answer stands for; return on success.
 
@@ -79,30 +105,10 @@ def raise_for_answer(response: httpx.Response, *, offered: str | None = None) ->
             hint=f"{again}, or make fewer requests at once",
             status=status,
         )
-    if status == 401:
-        raise AuthenticationFailed(
-            f"the API refused the access token: {said}",
-            hint="check that POND_TOKEN_URL belongs to the same service as POND_API_URL",
-            status=status,
-        )
-    if status == 403:
-        raise AuthenticationFailed(
-            f"not allowed: {said}",
-            hint="the client needs the pond/insights.snapshots scope",
-            status=status,
-        )
-    if status == 404:
-        raise SnapshotNotFound(
-            f"no such snapshot: {_short(str(response.request.url))}",
-            hint="check the id or href; a client sees only its own organisation's snapshots",
-            status=status,
-        )
-    if status == 410:
-        raise SnapshotExpired(
-            f"the snapshot has expired: {said}",
-            hint="snapshots are kept 7 days; schedule a new one",
-            status=status,
-        )
+    if status in _PLAIN:
+        kind, message, hint = _PLAIN[status]
+        url = _short(str(response.request.url))
+        raise kind(message.format(said=said, url=url), hint=hint, status=status)
     if status >= 500:
         raise ServiceUnavailable(
             f"the service answered {status} to {where}: {said}",
