@@ -1,7 +1,8 @@
 """Run one export job in this process and print its peak resident memory in MB.
 
-Used by the memory case: `python -m benchmarks.rss_probe <conninfo> <objects dir> <snapshot id>`.
-The job runs with the default number of export streams.
+Used by the memory cases: `python -m benchmarks.rss_probe <conninfo> <objects dir>
+<snapshot id> <part max rows> [<streams>]`. The job runs with the default number of
+export streams unless `streams` is given.
 
 The peak is the kernel's high-water mark of this process (`VmHWM`), not
 `ru_maxrss`: Linux carries the peak of the image a process replaced by exec over
@@ -34,10 +35,11 @@ def peak_mb() -> float:
 
 
 def main(argv: list[str]) -> None:
-    conninfo, root, snapshot_id, max_rows = argv
+    conninfo, root, snapshot_id, max_rows, *rest = argv
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     store = LocalStore(Path(root), LinkSigner("bench", b"b" * 32))
-    streams: int = Settings.model_fields["export_streams"].default
+    default: int = Settings.model_fields["export_streams"].default
+    streams = int(rest[0]) if rest else default
     coordinator.run(
         conninfo, store, uuid.UUID(snapshot_id), max_rows=int(max_rows), streams=streams
     )

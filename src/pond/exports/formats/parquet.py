@@ -16,7 +16,11 @@ UTC), numerics as their exact decimal text: Arrow parses each into its type.
 
 Rows gather into row groups of `ROW_GROUP_ROWS` (the last one smaller), written
 as each fills, so memory holds one row group at most, whatever the part's size.
-Bytes go to the part's writer through a buffer of `_SINK_BUFFER`.
+Bytes go to the part's writer through a buffer of `_SINK_BUFFER`. After each
+row group the parser hands the pages Arrow's allocator keeps for later back to
+the system (`release_unused`): with a parser thread per export stream and a new
+one per part, those kept pages added up to about 50 MB on 5M rows; returning
+them costs about 5% of the export's time.
 
 Parsing and writing run in a thread of their own while this one goes on reading
 the COPY (Arrow releases the interpreter lock), at most `_QUEUED` blocks behind:
@@ -44,8 +48,8 @@ if TYPE_CHECKING:
 BLOCK = 2 << 20  # CSV bytes parsed at once
 # Rows per row group: large enough for good compression and quick scans (DuckDB's
 # own groups are 122,880 rows), small enough that the group each export stream
-# gathers stays a few tens of MB.
-ROW_GROUP_ROWS = 64 * 1024
+# gathers stays under 10 MB.
+ROW_GROUP_ROWS = 32 * 1024
 _SINK_BUFFER = 1 << 20
 _QUEUED = 2  # blocks read ahead of the parser
 
@@ -156,6 +160,7 @@ class _RowGroups:
         rest = table.slice(rows)
         self._pending = [rest] if rest.num_rows else []
         self._pending_rows = rest.num_rows
+        pa.default_memory_pool().release_unused()
 
     def close(self) -> None:
         """Write the last, smaller row group and the footer."""
