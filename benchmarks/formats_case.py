@@ -1,11 +1,13 @@
-"""Cases 11 to 14: typed formats.
+"""Cases 15 to 18: typed formats.
 
-11. A Parquet export job against the ADBC PostgreSQL driver fetching the same
+15. A Parquet export job against the ADBC PostgreSQL driver fetching the same
     rows into Arrow and pyarrow writing the same Parquet (same schema, codec and
     row groups): time.
-12. The Parquet parts against the CSV parts of the same rows: size.
-13. A JSON Lines export job against the CSV export job: time.
-14. Peak memory of a Parquet export job, all rows against a fiftieth of them.
+16. The Parquet parts against the CSV parts of the same rows: size.
+17. A JSON Lines export job against the CSV export job: time. Beside it, a
+    diagnostic: PostgreSQL alone writing the same rows as JSON Lines and as CSV
+    (psql, to /dev/null), the floor of that ratio.
+18. Peak memory of a Parquet export job, all rows against a fiftieth of them.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from benchmarks.inprocess import PART_MAX_ROWS, export_sql, new_snapshot, store
 from benchmarks.measure import Comparison, Series, alternate, timed
 from pond.entities import EVENT
 from pond.exports import coordinator
-from pond.exports.formats import columns_of, parquet
+from pond.exports.formats import columns_of, ndjson, parquet
 from pond.exports.options import ExportOptions
 from pond.settings import Settings
 
@@ -97,6 +99,24 @@ def adbc_parquet(bench: Bench, sizes: dict[str, int]) -> float:
     return seconds
 
 
+def postgres_alone(bench: Bench, fmt: str) -> float:
+    """Seconds for PostgreSQL alone to write the export's rows in `fmt` (csv or ndjson), through
+    psql to /dev/null: the exporter's own COPY, in one stream."""
+    select = psycopg.sql.SQL(export_sql(bench))
+    if fmt == "ndjson":
+        copy = ndjson.copy_statement(select, columns_of(EVENT, ExportOptions(format="ndjson")))
+    else:
+        copy = psycopg.sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, HEADER)").format(select)
+    with psycopg.connect(bench.conninfo) as conn:
+        command = copy.as_string(conn)
+    argv = [str(bench.psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", bench.conninfo]
+    return timed(
+        lambda: subprocess.run(  # noqa: S603 - our psql, our SQL
+            [*argv, "-c", command], check=True, stdout=subprocess.DEVNULL
+        )
+    )
+
+
 def _peak_mb(bench: Bench, fraction: int, streams: int = STREAMS) -> float:
     """Peak RSS of a fresh process exporting 1/`fraction` of the range as Parquet."""
     sid = _snapshot(bench, "parquet", START, START + (END - START) / fraction)
@@ -124,6 +144,13 @@ def compare(bench: Bench) -> list[Comparison]:
         bench.repeat,
         (ndjson, lambda _: run_export(bench, "ndjson", sizes)),
         (csv, lambda _: run_export(bench, "csv", sizes)),
+    )
+    pg_ndjson = Series("PostgreSQL alone, JSON Lines")
+    pg_csv = Series("PostgreSQL alone, CSV")
+    alternate(
+        bench.repeat,
+        (pg_ndjson, lambda _: postgres_alone(bench, "ndjson")),
+        (pg_csv, lambda _: postgres_alone(bench, "csv")),
     )
     parquet_mb = Series("Parquet parts", unit="MB", values=[sizes["parquet"] / 1e6])
     csv_mb = Series("CSV parts", unit="MB", values=[sizes["csv"] / 1e6])
@@ -171,7 +198,11 @@ def compare(bench: Bench) -> list[Comparison]:
             ratio_meaning="JSON Lines time / CSV time",
             notes=[
                 f"{setting}; JSON Lines parts hold {sizes['ndjson']:,} bytes for"
-                f" {sizes['csv']:,} bytes of CSV"
+                f" {sizes['csv']:,} bytes of CSV",
+                f"diagnostic, PostgreSQL alone (the exporter's COPY through psql to /dev/null,"
+                f" one stream, medians): JSON Lines {pg_ndjson.median:.3f} s, CSV"
+                f" {pg_csv.median:.3f} s, {pg_ndjson.median / pg_csv.median:.2f}×; pond passes"
+                " the COPY's bytes through in both formats",
             ],
         ),
         Comparison(

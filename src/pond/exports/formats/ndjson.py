@@ -46,6 +46,11 @@ def _rows(select: sql.Composed, columns: list[Column]) -> sql.Composed:
     return sql.SQL("SELECT {} FROM ({}) s").format(sql.SQL(", ").join(fields), select)
 
 
+def copy_statement(select: sql.Composed, columns: list[Column]) -> sql.Composed:
+    """The COPY that writes the rows of `select` (of `columns`) as JSON Lines."""
+    return sql.SQL(_COPY).format(_rows(select, columns))
+
+
 def write_part(
     conn: psycopg.Connection[Any],
     select: sql.Composed,
@@ -55,5 +60,11 @@ def write_part(
     count: Callable[[int], None],
 ) -> int:
     """Stream the rows of `select` (of `columns`) as JSON Lines into `writer`; return the rows."""
-    query = sql.SQL(_COPY).format(_rows(select, columns))
-    return copy_out(conn, query, params, writer.write, block_size=BLOCK, on_block=count)
+    return copy_out(
+        conn,
+        copy_statement(select, columns),
+        params,
+        writer.write,
+        block_size=BLOCK,
+        on_block=count,
+    )
