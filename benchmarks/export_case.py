@@ -260,8 +260,9 @@ def _measure(bench: Bench, base: str, rows: int, *, python: bool) -> Sized:
     )
 
     def service() -> float:
+        fresh = fresh_rows(bench, rows)
         before = busy_cpu()
-        result = run_service(base, fresh_rows(bench, rows))
+        result = run_service(base, fresh)
         sized.service_cpu.append(busy_cpu() - before)
         sized.parts.add(result.parts)
         sized.first_part.values.append(result.first_part)
