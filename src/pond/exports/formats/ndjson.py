@@ -33,7 +33,7 @@ _COPY = (
 )
 
 
-def _rows(select: sql.Composed, columns: list[Column]) -> sql.Composed:
+def _rows(select: sql.Composable, columns: list[Column]) -> sql.Composable:
     """`select`, with its `json` columns turned compact (`jsonb`): no raw newline in a row."""
     if not any(column.db_type == "json" for column in columns):
         return select
@@ -46,7 +46,7 @@ def _rows(select: sql.Composed, columns: list[Column]) -> sql.Composed:
     return sql.SQL("SELECT {} FROM ({}) s").format(sql.SQL(", ").join(fields), select)
 
 
-def copy_statement(select: sql.Composed, columns: list[Column]) -> sql.Composed:
+def copy_statement(select: sql.Composable, columns: list[Column]) -> sql.Composed:
     """The COPY that writes the rows of `select` (of `columns`) as JSON Lines."""
     return sql.SQL(_COPY).format(_rows(select, columns))
 
