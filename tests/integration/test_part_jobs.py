@@ -155,6 +155,50 @@ def test_a_helper_process_shares_the_parts_and_the_snapshot_is_exact(
     assert counts == (10, 2000)
 
 
+def test_a_helper_in_the_coordinators_own_process_declines(
+    conninfo: str, client_credentials: Callable[[str], tuple[str, str]], tmp_path: Path
+) -> None:
+    """A process exports at most `streams` parts of a run at once: a helper job that the
+    coordinator's own process takes (its second job slot) ends at once, leaving the parts
+    to the coordinator and to other processes."""
+    seeding.seed(conninfo, org="acme", start=FROM, end=TO, count=2000)
+    sid = new_snapshot(conninfo, client_credentials)
+    expected = expected_ids(conninfo)
+    result: list[Any] = []
+    store = SlowStore(tmp_path, LinkSigner("k", b"s" * 32))
+    leader = coordinate(conninfo, store, sid, result)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        deadline = time.monotonic() + 30
+        while not (
+            row := conn.execute(
+                "SELECT args FROM procrastinate_jobs WHERE task_name = %s"
+                " AND args->>'snapshot_id' = %s",
+                (coordinator.PARTS_TASK, str(sid)),
+            ).fetchone()
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    args = row[0]
+    started = time.monotonic()
+    helped = coordinator.help_export(
+        conninfo, store, sid, args["run"], args["snapshot"], max_rows=200, streams=2
+    )
+    declined_in = time.monotonic() - started
+    # Ten parts of 0.3 s each, one at a time: the coordinator is far from done.
+    assert leader.is_alive(), "the export ended before the helper was tried"
+    assert helped == 0
+    assert declined_in < 0.3 * 2, f"the helper took {declined_in:.2f} s to decline"
+    leader.join(60)
+    assert result
+    assert result[0].published
+    assert not result[0].failed
+    assert len(result[0].parts) == 10
+    assert exported_ids(tmp_path, sid) == expected
+    # Once the run is over here, a helper for another run of this process is not declined
+    # for it: the mark is gone.
+    assert not coordinator._here
+
+
 def test_the_part_of_a_killed_helper_is_taken_back_by_the_coordinator(
     conninfo: str, client_credentials: Callable[[str], tuple[str, str]], tmp_path: Path
 ) -> None:

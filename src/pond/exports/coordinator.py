@@ -17,13 +17,23 @@ snapshot) until every part is done, then ends the snapshot.
 
 A part that fails `MAX_PART_ATTEMPTS` times is published as failed with its
 reason, beside the parts that succeeded.
+
+Helpers are for other processes: a helper job that a process takes while it
+already works on the same run (as its coordinator, or as another helper) ends
+at once (`export.help_declined`), so that one process never exports more than
+`streams` parts of a run at a time. Without this, `pond serve` on its defaults
+(two job slots) ran the coordinator and a helper side by side: four parts at
+once on the same cores, finished parts arriving four at a time, and for
+Parquet about 90 MB more memory on 5M rows, for no gain in time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +61,27 @@ _WAIT_SECONDS = 0.05
 PARTS_TASK = "pond.export_parts"
 PARTS_QUEUE = "exports"
 PARTS_PRIORITY = 1
+
+
+# The runs this process works on: (snapshot id, run).
+_here: set[tuple[uuid.UUID, int]] = set()
+_here_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _working_here(snapshot_id: uuid.UUID, run: int) -> Iterator[bool]:
+    """Mark the run as worked on by this process while the block runs; yield False (and
+    mark nothing) when it already is."""
+    key = (snapshot_id, run)
+    with _here_lock:
+        first = key not in _here
+        _here.add(key)
+    try:
+        yield first
+    finally:
+        if first:
+            with _here_lock:
+                _here.discard(key)
 
 
 @dataclass(frozen=True)
@@ -197,7 +228,10 @@ def export(
                 if len(ranges) > 1 and helpers > 0:
                     _ask_helpers(control, job, snapshot, helpers)
             log.info("export.planned", snapshot_id=str(job.snapshot_id), parts=len(ranges))
-            with Progress(conninfo, job.snapshot_id) as progress:
+            with (
+                _working_here(job.snapshot_id, job.run),
+                Progress(conninfo, job.snapshot_id) as progress,
+            ):
                 work = _Run(conninfo, store, job, snapshot, progress, max_rows)
                 _in_threads(work, streams, wait=True)
         # Every part is done or failed for good, so no writer of this run is left: what a
@@ -235,18 +269,24 @@ def help_export(
 
     Stops when no part is free, or when the run is over (its coordinator finished
     or died: then its snapshot can no longer be joined, and a new run replans).
+    Declines at once where this process already works on the run (see the module
+    doc).
     """
-    with psycopg.connect(conninfo) as conn:
-        job = repository.running_job(conn, snapshot_id, run)
-    if job is None:
-        return 0
-    with Progress(conninfo, snapshot_id) as progress:
-        work = _Run(conninfo, store, job, snapshot, progress, max_rows)
-        try:
-            return _in_threads(work, streams, wait=False)
-        except RunOver:
-            log.info("export.run_over", snapshot_id=str(snapshot_id), run=run)
+    with _working_here(snapshot_id, run) as first:
+        if not first:
+            log.info("export.help_declined", snapshot_id=str(snapshot_id), run=run)
             return 0
+        with psycopg.connect(conninfo) as conn:
+            job = repository.running_job(conn, snapshot_id, run)
+        if job is None:
+            return 0
+        with Progress(conninfo, snapshot_id) as progress:
+            work = _Run(conninfo, store, job, snapshot, progress, max_rows)
+            try:
+                return _in_threads(work, streams, wait=False)
+            except RunOver:
+                log.info("export.run_over", snapshot_id=str(snapshot_id), run=run)
+                return 0
 
 
 @dataclass(frozen=True)
