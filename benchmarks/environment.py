@@ -47,6 +47,12 @@ class Bench:
         path.mkdir(exist_ok=True)
         return path
 
+    def psql_command(self, command: str, conninfo: str | None = None) -> list[str]:
+        """psql running `command` on `conninfo` (the benchmark database by default), quietly,
+        stopping at the first error."""
+        database = conninfo or self.conninfo
+        return [str(self.psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", database, "-c", command]
+
     def database(self, name: str) -> str:
         """URL of database `name` on the same server."""
         return self.root_conninfo.replace("/postgres?", f"/{name}?")

@@ -199,9 +199,8 @@ def run_psql(bench: Bench, fresh: Fresh) -> float:
     """Seconds for `psql \\copy (SELECT ...) TO file`; the file is removed afterwards."""
     target = bench.work_dir / "psql-export.csv"
     command = f"\\copy ({select_sql(bench, fresh)}) TO '{target}' WITH (FORMAT csv, HEADER)"
-    argv = [str(bench.psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", bench.conninfo]
     seconds = timed(
-        lambda: subprocess.run([*argv, "-c", command], check=True)  # noqa: S603 - our psql, our SQL
+        lambda: subprocess.run(bench.psql_command(command), check=True)  # noqa: S603 - our psql, our SQL
     )
     target.unlink()
     return seconds

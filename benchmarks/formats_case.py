@@ -109,10 +109,9 @@ def postgres_alone(bench: Bench, fmt: str) -> float:
         copy = psycopg.sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, HEADER)").format(select)
     with psycopg.connect(bench.conninfo) as conn:
         command = copy.as_string(conn)
-    argv = [str(bench.psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", bench.conninfo]
     return timed(
         lambda: subprocess.run(  # noqa: S603 - our psql, our SQL
-            [*argv, "-c", command], check=True, stdout=subprocess.DEVNULL
+            bench.psql_command(command), check=True, stdout=subprocess.DEVNULL
         )
     )
 

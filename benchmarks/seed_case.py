@@ -22,8 +22,7 @@ COLUMNS = (
 
 
 def _psql(bench: Bench, conninfo: str, command: str) -> None:
-    argv = [str(bench.psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", conninfo, "-c", command]
-    subprocess.run(argv, check=True)  # noqa: S603 - our psql, our SQL
+    subprocess.run(bench.psql_command(command, conninfo), check=True)  # noqa: S603 - our psql, our SQL
 
 
 def _empty(conninfo: str) -> None:

@@ -219,7 +219,8 @@ def export(
             store.delete_prefix(str(job.snapshot_id))
         except OSError as exc:
             log.warning("export.cleanup_skipped", snapshot_id=str(job.snapshot_id), reason=str(exc))
-        with conn.transaction():
+        # Marked before helpers are asked for: a helper this process takes then declines.
+        with _working_here(job.snapshot_id, job.run), conn.transaction():
             repository.begin_snapshot(conn, None)
             snapshot = repository.share_snapshot(conn)
             ranges = planning.plan_export(conn, job, max_rows, streams)
@@ -228,10 +229,7 @@ def export(
                 if len(ranges) > 1 and helpers > 0:
                     _ask_helpers(control, job, snapshot, helpers)
             log.info("export.planned", snapshot_id=str(job.snapshot_id), parts=len(ranges))
-            with (
-                _working_here(job.snapshot_id, job.run),
-                Progress(conninfo, job.snapshot_id) as progress,
-            ):
+            with Progress(conninfo, job.snapshot_id) as progress:
                 work = _Run(conninfo, store, job, snapshot, progress, max_rows)
                 _in_threads(work, streams, wait=True)
         # Every part is done or failed for good, so no writer of this run is left: what a
