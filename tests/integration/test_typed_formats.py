@@ -13,6 +13,7 @@ import json
 import math
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from pathlib import Path
@@ -431,3 +432,40 @@ def test_a_value_parquet_cannot_hold_fails_its_part_with_the_reason(
     assert failed.reason is not None
     assert "'NaN' is not a valid decimal128" in failed.reason
     assert not list((tmp_path / str(sid)).glob("*.parquet"))
+
+
+def test_parts_sharing_the_encoder_fail_alone(
+    conninfo: str, client_credentials: Creds, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every Parquet part of the process goes through one encoder here: a part whose
+    value Parquet cannot hold fails, and the parts of another export encoded at the
+    same time are whole."""
+    monkeypatch.setattr(parquet, "_ENCODERS", parquet._Encoders(1))
+    monkeypatch.setattr(parquet, "BLOCK", 4 * 1024)  # many blocks, interleaved in the encoder
+    client_credentials("acme")
+    seeding.seed(conninfo, org="acme", start=FROM, end=TO, count=3000)
+    make_readings(conninfo, rows=3000)
+    with psycopg.connect(conninfo) as conn:
+        conn.execute("UPDATE readings SET amount = 'NaN' WHERE id = 2900")
+    configured.load(conninfo, {"readings": EntityConfig.model_validate(READINGS)})
+    bad = new_snapshot(conninfo, client_credentials, "parquet", entity="readings")
+    good = new_snapshot(conninfo, client_credentials, "parquet")
+    with ThreadPoolExecutor(2) as pool:
+        failing = pool.submit(coordinator.run, conninfo, store_at(tmp_path), bad, max_rows=1000)
+        parts = pool.submit(export, conninfo, tmp_path, good, 1000).result()
+        (failed,) = failing.result().failed
+    assert failed.reason is not None
+    assert "'NaN' is not a valid decimal128" in failed.reason
+    check_parts(parts)
+    table = pa.concat_tables([pq.read_table(p["path"]) for p in parts])
+    expected = database_rows(conninfo, "events", ["id"], "created_at")
+    assert table.column("id").to_pylist() == [row["id"] for row in expected]
+
+
+def test_the_encoders_are_shared_by_load_and_never_more_than_asked() -> None:
+    encoders = parquet._Encoders(2)
+    given = [encoders.assign() for _ in range(5)]
+    assert sorted(given) == [0, 0, 0, 1, 1]  # two threads, taking parts in turn
+    encoders.release(0)
+    encoders.release(0)
+    assert encoders.assign() == 0  # the one with fewer parts

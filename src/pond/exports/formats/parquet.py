@@ -15,23 +15,25 @@ come as `t`/`f`, timestamps as `2019-03-13 18:00:00.123+00` (the export runs in
 UTC), numerics as their exact decimal text: Arrow parses each into its type.
 
 Rows gather into row groups of `ROW_GROUP_ROWS` (the last one smaller), written
-as each fills, so memory holds one row group at most, whatever the part's size.
-Bytes go to the part's writer through a buffer of `_SINK_BUFFER`. After each
-row group the parser hands the pages Arrow's allocator keeps for later back to
-the system (`release_unused`): with a parser thread per export stream and a new
-one per part, those kept pages added up to about 50 MB on 5M rows; returning
-them costs about 5% of the export's time.
+as each fills, so memory holds one row group per part at most, whatever the
+part's size. After each row group the encoder hands the pages Arrow's
+allocator keeps for later back to the system (`release_unused`); keeping them
+added about 20 MB to a 5M-row export's peak.
 
-Parsing and writing run in a thread of their own while this one goes on reading
-the COPY (Arrow releases the interpreter lock), at most `_QUEUED` blocks behind:
-PostgreSQL keeps producing rows while the previous ones are being encoded, so a
-part takes about as long as the slower of the two rather than their sum.
+Parsing and encoding run in a shared encoder thread (`_Encoders`) while the
+export stream's thread goes on reading the COPY (Arrow releases the interpreter
+lock), at most `_QUEUED` blocks behind: PostgreSQL keeps producing rows while
+the previous ones are being encoded, so a part takes about as long as the
+slower of the two rather than their sum. The encoded bytes go back to the
+stream's thread in blocks of `_SINK_BUFFER`, which writes them to storage.
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -71,11 +73,14 @@ def schema(columns: list[Column]) -> pa.Schema:
 
 
 class _Sink:
-    """A binary file for pyarrow that passes what it is given to a `StagedWriter`, in blocks."""
+    """A binary file for pyarrow that gathers what the encoder writes into blocks of
+    `_SINK_BUFFER`; the export stream's own thread hands them to the part's
+    `StagedWriter` (`drain`), so an upload to S3 never holds up the shared encoder."""
 
     def __init__(self, writer: StagedWriter) -> None:
         self._writer = writer
         self._buffer = bytearray()
+        self._full: deque[bytearray] = deque()
         self._position = 0
         self.closed = False
 
@@ -84,13 +89,21 @@ class _Sink:
         self._buffer += view
         self._position += view.nbytes
         if len(self._buffer) >= _SINK_BUFFER:
-            self.flush()
+            self._full.append(self._buffer)
+            self._buffer = bytearray()
         return view.nbytes
 
-    def flush(self) -> None:
-        if self._buffer:
+    def drain(self, *, last: bool = False) -> None:
+        """Write the full blocks to the part's writer; with `last`, the rest too (the
+        encoder must be done)."""
+        while self._full:
+            self._writer.write(self._full.popleft())
+        if last and self._buffer:
             self._writer.write(self._buffer)
             self._buffer = bytearray()
+
+    def flush(self) -> None:
+        """Nothing to do: the stream's thread writes the blocks out (`drain`)."""
 
     def tell(self) -> int:
         return self._position
@@ -99,7 +112,6 @@ class _Sink:
         return True
 
     def close(self) -> None:
-        self.flush()
         self.closed = True
 
 
@@ -169,42 +181,105 @@ class _RowGroups:
         self._writer.close()
 
 
+class _Encoders:
+    """The threads that parse and encode the Parquet parts of every export stream of this process.
+
+    There are half as many as the machine has cores (at least one), shared by all
+    parts: a part is given to the thread with the fewest parts at the time. With a
+    thread per part, each thread held its own parse and encode buffers and its own
+    heap in Arrow's allocator, and the second export stream raised the peak by
+    about 55 MB; shared, by about 10 MB. Encoding is a share of the work, beside
+    PostgreSQL making the CSV and the streams reading it, so more threads than
+    that only compete with them for the cores.
+    """
+
+    def __init__(self, threads: int) -> None:
+        self._threads = threads
+        self._queues: list[queue.SimpleQueue[tuple[_Parser, bytearray | None, int]]] = []
+        self._load: list[int] = []
+        self._lock = threading.Lock()
+
+    def assign(self) -> int:
+        """The thread a new part goes to; it must `release` it when done."""
+        with self._lock:
+            if len(self._queues) < self._threads and 0 not in self._load:
+                self._queues.append(queue.SimpleQueue())
+                self._load.append(0)
+                index = len(self._queues) - 1
+                name = f"parquet-encoder-{index}"
+                threading.Thread(target=self._run, args=(index,), name=name, daemon=True).start()
+            index = self._load.index(min(self._load))
+            self._load[index] += 1
+            return index
+
+    def release(self, index: int) -> None:
+        with self._lock:
+            self._load[index] -= 1
+
+    def put(self, index: int, item: tuple[_Parser, bytearray | None, int]) -> None:
+        self._queues[index].put(item)
+
+    def _run(self, index: int) -> None:
+        work = self._queues[index]
+        while True:
+            parser, block, rows = work.get()
+            parser.run(block, rows)
+
+
+_ENCODERS = _Encoders(max(1, (os.cpu_count() or 1) // 2))
+
+
 class _Parser:
-    """Feeds `_RowGroups` from a thread of its own; the COPY's reader hands it blocks."""
+    """Feeds one part's `_RowGroups` through a shared encoder thread; the COPY's reader
+    hands it blocks, at most `_QUEUED` ahead of the encoder."""
 
     def __init__(self, groups: _RowGroups) -> None:
         self._groups = groups
-        self._queue: queue.Queue[tuple[bytearray, int] | None] = queue.Queue(maxsize=_QUEUED)
+        self._room = threading.Semaphore(_QUEUED)
+        self._finished = threading.Event()
         self._block: bytearray | None = None
         self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="parquet-parser", daemon=True)
-        self._thread.start()
+        self._encoder = _ENCODERS.assign()
 
     def take(self, block: bytearray) -> None:
         """Keep the block `copy_out` wrote until it says how many rows it holds."""
         self._block = block
 
     def hand_over(self, rows: int) -> None:
-        """Queue the kept block of `rows` rows; raise what the parser met, if it failed."""
+        """Queue the kept block of `rows` rows; raise what the encoder met, if it failed."""
         if self.error is not None:
             raise self.error
         block, self._block = self._block, None
         if block is not None:
-            self._queue.put((block, rows))
+            self._room.acquire()
+            _ENCODERS.put(self._encoder, (self, block, rows))
 
-    def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
+    def run(self, block: bytearray | None, rows: int) -> None:
+        """In the encoder thread: parse a block of `rows` rows; or, `block` being None, end
+        the part: write its last row group and footer if `rows` (1), else drop it (0)."""
+        try:
             if self.error is None:  # after a failure, only drain: the reader must not block
-                try:
-                    self._groups.parse(*item)
-                except BaseException as exc:
-                    self.error = exc
+                if block is None:
+                    if rows:
+                        self._groups.close()
+                else:
+                    self._groups.parse(block, rows)
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            if block is None:
+                self._finished.set()
+            else:
+                self._room.release()
 
-    def finish(self) -> None:
-        """Wait until every queued block is parsed; raise what the parser met."""
-        self._queue.put(None)
-        self._thread.join()
-        if self.error is not None:
+    def finish(self, *, close: bool) -> None:
+        """Wait until every queued block is parsed; if `close`, until the part is written to
+        its end, and raise what the encoder met. Else the part is dropped: the caller
+        has an error of its own to raise."""
+        _ENCODERS.put(self._encoder, (self, None, int(close)))
+        self._finished.wait()
+        _ENCODERS.release(self._encoder)
+        if close and self.error is not None:
             raise self.error
 
 
@@ -229,13 +304,15 @@ def write_part(
 
     def read(rows: int) -> None:
         parser.hand_over(rows)
+        sink.drain()
         count(rows)
 
     query = psycopg.sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(select)
     try:
         rows = copy_out(conn, query, params, parser.take, block_size=BLOCK, on_block=read)
-    finally:
-        parser.finish()  # raises the parser's error, unless the COPY's is on its way
-    groups.close()
-    sink.flush()
+    except BaseException:
+        parser.finish(close=False)
+        raise
+    parser.finish(close=True)
+    sink.drain(last=True)
     return rows
