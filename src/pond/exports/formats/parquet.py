@@ -226,7 +226,14 @@ class _Encoders:
             parser.run(block, rows)
 
 
-_ENCODERS = _Encoders(max(1, (os.cpu_count() or 1) // 2))
+def _cores() -> int:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+_ENCODERS = _Encoders(max(1, _cores() // 2))
 
 
 class _Parser:
