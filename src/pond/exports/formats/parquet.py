@@ -184,11 +184,11 @@ class _RowGroups:
 class _Encoders:
     """The threads that parse and encode the Parquet parts of every export stream of this process.
 
-    There are half as many as the machine has cores (at least one), shared by all
-    parts: a part is given to the thread with the fewest parts at the time. With a
-    thread per part, each thread held its own parse and encode buffers and its own
-    heap in Arrow's allocator, and the second export stream raised the peak by
-    about 55 MB; shared, by about 10 MB. Encoding is a share of the work, beside
+    There are half as many as the cores the process may run on (at least one),
+    shared by all parts: a part is given to the thread with the fewest parts at
+    the time. With a thread per part, each thread held its own parse and encode
+    buffers and its own heap in Arrow's allocator, and the second export stream
+    raised the peak by about 55 MB; shared, by about 20 MB. Encoding is a share of the work, beside
     PostgreSQL making the CSV and the streams reading it, so more threads than
     that only compete with them for the cores.
     """
