@@ -347,6 +347,11 @@ class AsyncClient:
         async def describe() -> Snapshot:
             return answers.read_snapshot(await self._describe(href))
 
+        async def poll(seconds: float) -> Snapshot:
+            # Held until a part finishes, the export ends, or `seconds` pass; answered at
+            # once by a server that refused `wait` (the follower then pauses the rest).
+            return answers.read_snapshot(await self._describe(href, seconds))
+
         async def rest() -> Snapshot:
             return await self.wait(href, timeout=deadline.remaining(), progress=waiting)
 
@@ -358,4 +363,5 @@ class AsyncClient:
             rest,
             Tracker(directory, replace=replace),
             Watch(waiting, progress, listed_early=self._extensions.details, deadline=deadline),
+            poll,
         )

@@ -349,6 +349,11 @@ class Client:
         def describe() -> Snapshot:
             return answers.read_snapshot(self._describe(href))
 
+        def poll(seconds: float) -> Snapshot:
+            # Held until a part finishes, the export ends, or `seconds` pass; answered at
+            # once by a server that refused `wait` (the follower then pauses the rest).
+            return answers.read_snapshot(self._describe(href, seconds))
+
         def rest() -> Snapshot:
             return self.wait(href, timeout=deadline.remaining(), progress=waiting)
 
@@ -360,4 +365,5 @@ class Client:
             rest,
             Tracker(directory, replace=replace),
             Watch(waiting, progress, listed_early=self._extensions.details, deadline=deadline),
+            poll,
         )

@@ -3,12 +3,14 @@
 """Waiting and downloading at once: each part fetched as soon as it is listed.
 
 The snapshot is polled with `?details=true` every `POLL_INTERVAL` while its
-export runs; each part the listing shows finished is fetched at once, by the
-same machinery as a plain download (`Downloader`: resumable, verified,
-renamed into place), `parallel` at a time (`Workers`). A fetch whose
-part changes (the export ran again) is stopped; when the snapshot is complete,
-every file is checked against the final listing and files of parts it does
-not list are removed (`pond.client.listing.Tracker` decides all of this).
+export runs, each poll held by the server until a part finishes, the export
+ends, or the interval passes (`?wait=`): what changes is seen as it happens. Each part
+the listing shows finished is fetched at once, by the same machinery as a
+plain download (`Downloader`: resumable, verified, renamed into place),
+`parallel` at a time (`Workers`). A fetch whose part changes (the export
+ran again) is stopped; when the snapshot is complete, every file is checked
+against the final listing and files of parts it does not list are removed
+(`pond.client.listing.Tracker` decides all of this).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from pond.client.listing import (
     Tracker,
     Watch,
     next_interval,
+    run_of,
     shows_parts_early,
 )
 from pond.client.models import Item, Snapshot
@@ -45,6 +48,14 @@ from pond.client.parts import Cancelled, Part, PartProgress
 from pond.client.results import Download
 
 Describe = Callable[[], Snapshot]
+Poll = Callable[[float], Snapshot]
+# The shortest hold asked of the server (`wait=`); a shorter pause is slept through.
+_SHORTEST_HOLD = 0.05
+
+
+def shown(snapshot: Snapshot) -> tuple[object, ...]:
+    """What a description shows of the export: its state, its run and its items' states."""
+    return (snapshot.state, run_of(snapshot), tuple(item.state for item in snapshot.items))
 
 
 @dataclass
@@ -80,6 +91,7 @@ class Follower:
     # Set by `run`: the snapshot's description, its directory's bookkeeping, the caller's
     # hooks, and what runs the fetches.
     _describe: Describe
+    _poll: Poll | None
     _tracker: Tracker
     _watch: Watch
     _workers: Workers
@@ -94,15 +106,24 @@ class Follower:
         self._fetches: dict[str, Fetch] = {}
         self._downloader: Downloader | None = None
 
-    def run(self, describe: Describe, rest: Describe, tracker: Tracker, watch: Watch) -> Download:
+    def run(
+        self,
+        describe: Describe,
+        rest: Describe,
+        tracker: Tracker,
+        watch: Watch,
+        poll: Poll | None = None,
+    ) -> Download:
         """Follow the snapshot to the end: the verified files of its final listing.
 
-        `describe()` GETs the snapshot with details; `rest()` waits for it the
-        plain way (long-poll or backoff), for a server that lists parts only
-        once the export is complete. Raises what `Client.wait` and
+        `describe()` GETs the snapshot with details; `poll(s)` does too, held by
+        the server for up to `s` seconds unless what it lists changes sooner
+        (None: `describe()` after a pause); `rest()` waits for it the plain way
+        (long-poll or backoff), for a server that lists parts only once the
+        export is complete. Raises what `Client.wait` and
         `Client.download` raise.
         """
-        self._describe, self._tracker, self._watch = describe, tracker, watch
+        self._describe, self._poll, self._tracker, self._watch = describe, poll, tracker, watch
         self._workers = Workers(self._parallel, "pond-download")
         with self._workers:
             try:
@@ -127,13 +148,22 @@ class Follower:
                 current = rest()  # no part before the end: wait as for any server
                 continue
             interval = next_interval(current, interval)
-            self._pause(time.monotonic() + deadline.clip(interval))
+            pause = deadline.clip(interval)
+            until = time.monotonic() + pause
+            poll = self._poll if pause >= _SHORTEST_HOLD else None
+            if poll is not None:
+                before = shown(current)
+                current = poll(pause)
+                if shown(current) != before:
+                    continue  # a part or the end, answered as it came: seen at once
+            self._pause(until)  # the fetches that ended; sleeps out an early answer
             if deadline.expired:
                 raise WaitTimeout(
                     f"snapshot {current.id} is still {current.state} after {deadline.timeout:g}s",
                     hint=f"wait more with `pond snapshot download {current.id}`",
                 )
-            current = self._describe()
+            if poll is None:
+                current = self._describe()
         while self._fetches or self._tracker.to_start(listing, ()):
             if self._pause(None):  # a fetch failed: fresh links before it starts again
                 listing = self._tracker.read(self._describe())

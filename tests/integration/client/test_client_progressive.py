@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pond.client import AsyncClient, Download, Snapshot
+from pond.client import AsyncClient, Download, Snapshot, listing
 from pond.storage.local import LocalStore
 from tests.integration.client.fixtures import END, FAST, START, Setup
 
@@ -145,3 +145,50 @@ def test_finished_parts_are_on_disk_and_verified_while_the_export_runs(
     assert download.snapshot.is_complete
     running = [s for s in polled if s.state == "running"]
     assert any(sum(i.state == "complete" for i in s.items) == GATED_FROM for s in running)
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_the_end_of_the_export_is_seen_as_it_happens(
+    make_setup: Callable[..., Setup],
+    gate: threading.Event,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    flavour: str,
+) -> None:
+    """Each poll is held by the server until the export finishes: with polls 30 s apart,
+    the client still has every part moments after the last one is written."""
+    monkeypatch.setattr(listing, "POLL_INTERVAL", 30.0)
+    setup = make_setup(part_max_rows=1000)
+    setup.seed(PARTS * 1000)
+    out = tmp_path / "out"
+    with setup.client() as pond:
+        snapshot = pond.create(START, END)
+        if flavour == "sync":
+            work = lambda: pond.wait_and_download(snapshot, out)  # noqa: E731
+        else:
+
+            async def follow() -> Download:
+                async with AsyncClient(
+                    setup.client_id,
+                    setup.client_secret,
+                    api_url=setup.server.base_url,
+                    token_url=setup.server.token_url,
+                    backoff=FAST,
+                ) as client:
+                    return await client.wait_and_download(snapshot, out)
+
+            work = lambda: asyncio.run(follow())  # noqa: E731
+        thread, outcome = in_background(work)
+        try:
+            early = [out / f"event_{n:03d}.csv" for n in range(GATED_FROM)]
+            until(lambda: all(path.exists() for path in early), "the first parts never arrived")
+        finally:
+            gate.set()
+            released = time.monotonic()
+            thread.join(60)
+        took = time.monotonic() - released
+    assert "error" not in outcome, outcome.get("error")
+    download: Download = outcome["download"]
+    assert [p.name for p in download.files] == [f"event_{n:03d}.csv" for n in range(PARTS)]
+    assert download.snapshot.is_complete
+    assert took < 20, f"the client saw the end {took:.1f} s after the export was let go"
