@@ -77,6 +77,32 @@ def in_background(work: Callable[[], Download]) -> tuple[threading.Thread, dict[
     return thread, outcome
 
 
+def following(
+    flavour: str,
+    setup: Setup,
+    pond: Any,
+    snapshot: Snapshot,
+    out: Path,
+    waiting: Callable[[Snapshot], None] | None = None,
+) -> Callable[[], Download]:
+    """`wait_and_download` of `snapshot` into `out`, by the sync client `pond` or by an
+    async client of the same credentials (`flavour`), to run in the background."""
+    if flavour == "sync":
+        return lambda: pond.wait_and_download(snapshot, out, waiting=waiting)
+
+    async def follow() -> Download:
+        async with AsyncClient(
+            setup.client_id,
+            setup.client_secret,
+            api_url=setup.server.base_url,
+            token_url=setup.server.token_url,
+            backoff=FAST,
+        ) as client:
+            return await client.wait_and_download(snapshot, out, waiting=waiting)
+
+    return lambda: asyncio.run(follow())
+
+
 @pytest.mark.parametrize("flavour", ["sync", "async"])
 def test_finished_parts_are_on_disk_and_verified_while_the_export_runs(
     make_setup: Callable[..., Setup], gate: threading.Event, tmp_path: Path, flavour: str
@@ -88,21 +114,7 @@ def test_finished_parts_are_on_disk_and_verified_while_the_export_runs(
     with setup.client() as pond:
         snapshot = pond.create(START, END)
         token = pond.token().access_token
-        if flavour == "sync":
-            work = lambda: pond.wait_and_download(snapshot, out, waiting=polled.append)  # noqa: E731
-        else:
-
-            async def follow() -> Download:
-                async with AsyncClient(
-                    setup.client_id,
-                    setup.client_secret,
-                    api_url=setup.server.base_url,
-                    token_url=setup.server.token_url,
-                    backoff=FAST,
-                ) as client:
-                    return await client.wait_and_download(snapshot, out, waiting=polled.append)
-
-            work = lambda: asyncio.run(follow())  # noqa: E731
+        work = following(flavour, setup, pond, snapshot, out, waiting=polled.append)
         thread, outcome = in_background(work)
         try:
             early = [out / f"event_{n:03d}.csv" for n in range(GATED_FROM)]
@@ -163,21 +175,7 @@ def test_the_end_of_the_export_is_seen_as_it_happens(
     out = tmp_path / "out"
     with setup.client() as pond:
         snapshot = pond.create(START, END)
-        if flavour == "sync":
-            work = lambda: pond.wait_and_download(snapshot, out)  # noqa: E731
-        else:
-
-            async def follow() -> Download:
-                async with AsyncClient(
-                    setup.client_id,
-                    setup.client_secret,
-                    api_url=setup.server.base_url,
-                    token_url=setup.server.token_url,
-                    backoff=FAST,
-                ) as client:
-                    return await client.wait_and_download(snapshot, out)
-
-            work = lambda: asyncio.run(follow())  # noqa: E731
+        work = following(flavour, setup, pond, snapshot, out)
         thread, outcome = in_background(work)
         try:
             early = [out / f"event_{n:03d}.csv" for n in range(GATED_FROM)]
