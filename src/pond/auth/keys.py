@@ -56,6 +56,14 @@ class KeyRing:
         signer.use(self.link_kid, self.link_secret, verifying=self.link_secrets)
 
 
+def new_kid(nbytes: int) -> str:
+    """A random URL-safe key id that never begins with `-`, so a command line reads it as an id."""
+    while True:
+        kid = secrets.token_urlsafe(nbytes)
+        if not kid.startswith("-"):
+            return kid
+
+
 def new_token_key() -> tuple[str, bytes, dict[str, Any]]:
     """A new RS256 pair: its kid, the private key (PEM) and the public JWK."""
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -64,7 +72,7 @@ def new_token_key() -> tuple[str, bytes, dict[str, Any]]:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    kid = secrets.token_urlsafe(16)
+    kid = new_kid(16)
     jwk = json.loads(RSAAlgorithm.to_jwk(private.public_key()))
     jwk.update({"kid": kid, "alg": "RS256", "use": "sig"})
     return kid, pem, jwk
@@ -72,7 +80,7 @@ def new_token_key() -> tuple[str, bytes, dict[str, Any]]:
 
 def new_secret() -> tuple[str, bytes]:
     """A new HMAC key (link secret or hash key): a short kid and 32 random bytes."""
-    return secrets.token_urlsafe(8), secrets.token_bytes(32)
+    return new_kid(8), secrets.token_bytes(32)
 
 
 async def add_key(conn: Conn, purpose: str) -> str:

@@ -123,7 +123,13 @@ def keys_rotate(
 
 @keys_app.command("retire")
 def keys_retire(
-    kid: str = typer.Argument(..., help="The key to retire (see `pond keys list`)."),
+    kid: str = typer.Argument(
+        ...,
+        help=(
+            "The key to retire (see `pond keys list`)."
+            " A kid that begins with '-' goes after '--': pond keys retire -- -kid."
+        ),
+    ),
 ) -> None:
     """Retire a key that no longer signs: the tokens or links it signed stop working now."""
     from pond.auth import rotation
