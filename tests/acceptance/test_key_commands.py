@@ -10,7 +10,9 @@ from typing import Any
 
 import httpx
 import jwt
+import psycopg
 
+from pond.db import embedded
 from tests.acceptance.conftest import ServeProcess, run_pond, stop_leftover_postgres
 from tests.acceptance.test_cli_server import bearer, create_client, schedule, token_for
 
@@ -102,3 +104,33 @@ def test_retiring_the_key_that_signs_or_an_unknown_one_is_refused(serve: ServePr
     assert unknown.returncode == 4
     assert "pond keys list" in unknown.stderr
     assert keys(serve.data_dir)[signing]["state"] == "signing"
+
+
+def test_a_kid_that_begins_with_a_dash_is_retired_after_double_dash(tmp_path: Path) -> None:
+    # Kids made before they were kept from beginning with '-' may still do so.
+    data_dir = tmp_path / "data"
+    try:
+        keys(data_dir)  # the first command makes the keys
+        conninfo, server = embedded.start(data_dir)
+        try:
+            with psycopg.connect(conninfo) as conn:
+                conn.execute(
+                    "INSERT INTO signing_keys (kid, purpose, secret, superseded_at)"
+                    " VALUES ('-legacy', 'link', %s, now())",
+                    (b"s" * 32,),
+                )
+            plain = run_pond("keys", "retire", "-legacy", data_dir=data_dir)
+            helped = run_pond("keys", "retire", "--help", data_dir=data_dir, COLUMNS="200")
+            escaped = run_pond("keys", "retire", "--", "-legacy", data_dir=data_dir)
+            listed = keys(data_dir)
+        finally:
+            embedded.stop(server)
+    finally:
+        stop_leftover_postgres(data_dir)
+
+    assert plain.returncode == 2
+    assert "--help" in plain.stderr
+    assert "pond keys retire -- -kid" in helped.stdout
+    assert escaped.returncode == 0, escaped.stderr
+    assert "-legacy" in escaped.stdout
+    assert listed["-legacy"]["state"] == "retired"
